@@ -1,0 +1,5 @@
+"""Input adapters: turn one modality's raw tensor into a (B, M, C) array of input positions."""
+
+from perceiver.adapters.image import ImageInputAdapter
+
+__all__ = ["ImageInputAdapter"]

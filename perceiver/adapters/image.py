@@ -1,0 +1,57 @@
+"""Image input adapter: pixels with 2D Fourier position features concatenated."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from perceiver.position import FourierPositionEncoding
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ImageInputAdapter(nn.Module):
+    """(B, H, W, C) image -> (B, H*W, C + Fourier channels).
+
+    A ``uint8`` image is scaled to [0, 1]; a floating-point image is taken to be in [0, 1]
+    already. Either is then normalised with the ImageNet mean and standard deviation, so the
+    model accepts the arrays written by ``preprocessing`` as they are.
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        num_frequency_bands: int,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+    ) -> None:
+        super().__init__()
+        if len(image_shape) != 3:
+            raise ValueError(f"image_shape must be (H, W, C), got {tuple(image_shape)}")
+        height, width, channels = image_shape
+        if len(mean) != channels or len(std) != channels:
+            raise ValueError(
+                f"mean {tuple(mean)} and std {tuple(std)} need one entry per channel ({channels})"
+            )
+        self.image_shape = (height, width, channels)
+        self.position_encoding = FourierPositionEncoding((height, width), num_frequency_bands)
+        self.num_input_channels = channels + self.position_encoding.num_channels
+        self.register_buffer("mean", torch.tensor(mean), persistent=False)
+        self.register_buffer("std", torch.tensor(std), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(
+                f"expected images of shape (B, {', '.join(map(str, self.image_shape))}), "
+                f"got {tuple(x.shape)}"
+            )
+        if x.dtype == torch.uint8:
+            x = x.to(self.mean.dtype) / 255.0
+        x = (x.to(self.mean.dtype) - self.mean) / self.std  # (B, H, W, C)
+        x = rearrange(x, "b h w c -> b (h w) c")  # (B, M, C)
+        pos = self.position_encoding(x.shape[0])  # (B, M, P)
+        return torch.cat([x, pos.to(x.dtype)], dim=-1)  # (B, M, C + P)

@@ -1,0 +1,39 @@
+"""Task builders: one function per task wires generic blocks into a model from its config."""
+
+from __future__ import annotations
+
+from perceiver.adapters.image import ImageInputAdapter
+from perceiver.config import ImageClassifierConfig
+from perceiver.decoders.classification import ClassificationDecoder
+from perceiver.encoder import PerceiverEncoder
+from perceiver.model import PerceiverIO
+
+
+def image_classifier(config: ImageClassifierConfig) -> PerceiverIO:
+    """Perceiver IO image classifier: (B, H, W, 3) images -> (B, num_classes) logits."""
+    enc = config.encoder
+    adapter = ImageInputAdapter(config.image_shape, config.num_frequency_bands)
+    encoder = PerceiverEncoder(
+        input_adapter=adapter,
+        num_latents=enc.num_latents,
+        num_latent_channels=enc.num_latent_channels,
+        num_cross_attention_heads=enc.num_cross_attention_heads,
+        num_self_attention_heads=enc.num_self_attention_heads,
+        num_self_attention_layers_per_block=enc.num_self_attention_layers_per_block,
+        num_self_attention_blocks=enc.num_self_attention_blocks,
+        cross_attention_widening_factor=enc.cross_attention_widening_factor,
+        self_attention_widening_factor=enc.self_attention_widening_factor,
+        num_cross_attention_qk_channels=enc.num_cross_attention_qk_channels,
+        num_cross_attention_v_channels=enc.num_cross_attention_v_channels,
+        dropout=enc.dropout,
+    )
+    dec = config.decoder
+    decoder = ClassificationDecoder(
+        num_classes=config.num_classes,
+        num_latent_channels=enc.num_latent_channels,
+        num_output_query_channels=dec.num_output_query_channels,
+        num_cross_attention_heads=dec.num_cross_attention_heads,
+        cross_attention_widening_factor=dec.cross_attention_widening_factor,
+        dropout=dec.dropout,
+    )
+    return PerceiverIO(encoder, decoder)

@@ -1,0 +1,5 @@
+"""Decoders: output queries cross-attend to the latents, one decoder per task."""
+
+from perceiver.decoders.classification import ClassificationDecoder
+
+__all__ = ["ClassificationDecoder"]

@@ -1,0 +1,66 @@
+"""Perceiver IO encoder: a latent array cross-attends to the inputs, then self-attends.
+
+The latent self-attention block is applied ``num_self_attention_blocks`` times with the same
+weights (the papers' weight sharing across blocks), so depth costs compute, not parameters.
+Cost is O(M * L) for the cross-attention over M inputs and O(L^2) per latent layer.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from perceiver.attention import CrossAttentionLayer, SelfAttentionBlock
+
+
+class PerceiverEncoder(nn.Module):
+    """``input_adapter`` output (B, M, C_in) -> latents (B, L, C_latent)."""
+
+    def __init__(
+        self,
+        input_adapter: nn.Module,
+        num_latents: int,
+        num_latent_channels: int,
+        num_cross_attention_heads: int = 1,
+        num_self_attention_heads: int = 4,
+        num_self_attention_layers_per_block: int = 2,
+        num_self_attention_blocks: int = 1,
+        cross_attention_widening_factor: int = 1,
+        self_attention_widening_factor: int = 1,
+        num_cross_attention_qk_channels: int | None = None,
+        num_cross_attention_v_channels: int | None = None,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if num_self_attention_blocks < 1:
+            raise ValueError(
+                f"num_self_attention_blocks must be >= 1, got {num_self_attention_blocks}"
+            )
+        self.input_adapter = input_adapter
+        self.num_self_attention_blocks = num_self_attention_blocks
+        self.latents = nn.Parameter(torch.empty(num_latents, num_latent_channels))
+        nn.init.trunc_normal_(self.latents, std=0.02, a=-0.04, b=0.04)
+        self.cross_attention = CrossAttentionLayer(
+            num_heads=num_cross_attention_heads,
+            num_q_input_channels=num_latent_channels,
+            num_kv_input_channels=input_adapter.num_input_channels,
+            num_qk_channels=num_cross_attention_qk_channels,
+            num_v_channels=num_cross_attention_v_channels,
+            widening_factor=cross_attention_widening_factor,
+            dropout=dropout,
+        )
+        self.self_attention = SelfAttentionBlock(
+            num_layers=num_self_attention_layers_per_block,
+            num_heads=num_self_attention_heads,
+            num_channels=num_latent_channels,
+            widening_factor=self_attention_widening_factor,
+            dropout=dropout,
+        )
+
+    def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        inputs = self.input_adapter(x)  # (B, M, C_in)
+        latents = self.latents.unsqueeze(0).expand(inputs.shape[0], -1, -1)  # (B, L, C)
+        latents = self.cross_attention(latents, inputs, pad_mask)  # (B, L, C)
+        for _ in range(self.num_self_attention_blocks):  # shared weights across blocks
+            latents = self.self_attention(latents)
+        return latents

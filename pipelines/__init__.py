@@ -1,0 +1,1 @@
+"""Training, evaluation, tracking and registry around the ``perceiver`` model library."""

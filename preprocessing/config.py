@@ -1,0 +1,37 @@
+"""Pydantic config of a preprocessing run; its hash goes into the manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FORMAT_VERSION = 1
+
+
+class ImagePreprocessConfig(BaseModel):
+    """How raw images become rows (see ``preprocessing.images`` for the exact policy)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    modality: Literal["image"] = "image"
+    resize_to: int = Field(224, ge=1, description="shorter side after resizing, in pixels")
+    crop_size: int = Field(224, ge=1, description="side of the square center crop, in pixels")
+    rows_per_shard: int = Field(256, ge=1, description="target rows per Parquet shard")
+
+    @model_validator(mode="after")
+    def _crop_fits(self) -> ImagePreprocessConfig:
+        if self.crop_size > self.resize_to:
+            raise ValueError(
+                f"crop_size={self.crop_size} must not exceed resize_to={self.resize_to}"
+            )
+        return self
+
+    def config_hash(self) -> str:
+        """Stable hash of everything that changes the rows (not of ``rows_per_shard``)."""
+        payload = self.model_dump(exclude={"rows_per_shard"})
+        payload["format_version"] = FORMAT_VERSION
+        blob = json.dumps(payload, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,86 @@
+"""``manifest.json``: what a preprocessing output holds, written last and atomically.
+
+Readers should trust only the shards a manifest lists. The manifest also carries the
+reconciliation ``inputs_seen == rows_written + quarantined``; ``write_manifest`` refuses to
+publish a manifest that breaks it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MANIFEST_NAME = "manifest.json"
+
+
+class ShardEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="path of the Parquet file, relative to the output root")
+    rows: int = Field(ge=0)
+
+
+class SplitEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rows: int = Field(ge=0)
+    shards: list[ShardEntry]
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format_version: int
+    modality: str
+    created_at: str
+    input_root: str
+    config: dict[str, object]
+    config_hash: str
+    schema_: dict[str, str] = Field(alias="schema")
+    label_map: dict[str, int]
+    splits: dict[str, SplitEntry]
+    quarantine: list[ShardEntry]
+    inputs_seen: int = Field(ge=0)
+    rows_written: int = Field(ge=0)
+    quarantined: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _reconciles(self) -> Manifest:
+        split_rows = sum(s.rows for s in self.splits.values())
+        if split_rows != self.rows_written:
+            raise ValueError(f"splits hold {split_rows} rows but rows_written={self.rows_written}")
+        q_rows = sum(q.rows for q in self.quarantine)
+        if q_rows != self.quarantined:
+            raise ValueError(f"quarantine holds {q_rows} rows but quarantined={self.quarantined}")
+        if self.inputs_seen != self.rows_written + self.quarantined:
+            raise ValueError(
+                f"inputs_seen={self.inputs_seen} != rows_written={self.rows_written} + "
+                f"quarantined={self.quarantined}: an input was lost"
+            )
+        return self
+
+    def shard_paths(self, split: str) -> list[str]:
+        if split not in self.splits:
+            raise ValueError(f"split {split!r} not in manifest; it has {sorted(self.splits)}")
+        return [s.path for s in self.splits[split].shards]
+
+
+def write_manifest(manifest: Manifest, root: Path) -> Path:
+    path = Path(root) / MANIFEST_NAME
+    tmp = path.with_name(MANIFEST_NAME + ".tmp")
+    tmp.write_text(json.dumps(manifest.model_dump(by_alias=True), indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_manifest(root: Path) -> Manifest:
+    path = Path(root) / MANIFEST_NAME
+    if not path.is_file():
+        raise ValueError(
+            f"{str(path)!r} not found: is {str(root)!r} the output of "
+            "'perceiver-pipeline preprocess'?"
+        )
+    return Manifest.model_validate_json(path.read_text())

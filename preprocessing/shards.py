@@ -1,0 +1,51 @@
+"""Parquet shard I/O: Arrow's canonical fixed-shape tensor columns and atomic file writes.
+
+Tensor columns use ``arrow.fixed_shape_tensor`` (pyarrow's ``FixedShapeTensorArray``), the
+standard Arrow extension type: plain pyarrow, Ray Data (``ray.data.read_parquet``) and any
+other Arrow reader get back an (N, *shape) array of the stored dtype.
+
+A shard is written to ``<name>.tmp`` in its final folder and renamed into place, so a reader
+never sees half a file, and a killed job leaves only ``*.tmp`` debris that the next run clears.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+TMP_SUFFIX = ".tmp"
+
+
+def tensor_column(batch: np.ndarray) -> pa.ExtensionArray:
+    """(N, *shape) numpy array -> Arrow fixed-shape tensor array of N cells."""
+    if batch.ndim < 2:
+        raise ValueError(f"a tensor column needs an (N, *shape) array, got shape {batch.shape}")
+    return pa.FixedShapeTensorArray.from_numpy_ndarray(np.ascontiguousarray(batch))
+
+
+def tensor_from_column(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Arrow fixed-shape tensor column -> (N, *shape) numpy array."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return column.to_numpy_ndarray()
+
+
+def write_table_atomic(table: pa.Table, path: Path) -> None:
+    """Write ``table`` as Parquet at ``path`` via a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def remove_stale_tmp(root: Path) -> int:
+    """Delete ``*.tmp`` files a killed run left under ``root``; returns how many."""
+    stale = list(Path(root).rglob(f"*{TMP_SUFFIX}"))
+    for p in stale:
+        p.unlink()
+    return len(stale)
