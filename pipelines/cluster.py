@@ -1,11 +1,12 @@
 """Connecting to Ray: a remote cluster when ``RAY_ADDRESS`` is set, else a local one.
 
 Token authentication: Ray 2.60 turns token auth on for a new local cluster unless
-``RAY_AUTH_MODE`` says otherwise, and writes a token to ``~/.ray/auth_token``. We keep that
-default deliberately (the local cluster still listens on ports other local users can reach)
-and make it explicit, so behaviour does not depend on whether a token file happens to exist.
-``RAY_AUTH_MODE=disabled`` opts out. For a remote cluster the token comes from
-``RAY_AUTH_TOKEN`` or ``RAY_AUTH_TOKEN_PATH`` (or ``~/.ray/auth_token``), as Ray reads it.
+``RAY_AUTH_MODE`` says otherwise, and writes a token to ``~/.ray/auth_token`` (reused after).
+We keep that default deliberately: the local cluster's ports are reachable by other users of
+the machine, and the same code path then works against a token-protected remote cluster.
+``RAY_AUTH_MODE=disabled`` opts out. (Set the variable before Python starts: Ray reads it
+when it is imported.) For a remote cluster the token comes from ``RAY_AUTH_TOKEN``,
+``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``, as Ray reads it.
 """
 
 from __future__ import annotations
@@ -28,5 +29,4 @@ def init_ray(num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, log_to_driver=True)
         return
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
     ray.init(num_cpus=num_cpus, log_to_driver=True)

@@ -11,7 +11,12 @@ from pipelines.run import PipelineSummary, format_summary, run_pipeline, step
 from preprocessing.sample_data import write_imagenet_sample
 
 
-def run_demo(out: Path = Path("demo-output"), overrides: Sequence[str] = ()) -> PipelineSummary:
+def run_demo(
+    out: Path = Path("demo-output"),
+    overrides: Sequence[str] = (),
+    train_per_class: int = 24,
+    val_per_class: int = 8,
+) -> PipelineSummary:
     out = Path(out)
     cfg = load_config(
         builtin_config_path("demo"),
@@ -25,7 +30,12 @@ def run_demo(out: Path = Path("demo-output"), overrides: Sequence[str] = ()) -> 
     step(0, 5, f"generate a sample ImageNet-layout dataset in {raw}")
     if raw.exists():
         shutil.rmtree(raw)
-    sample = write_imagenet_sample(raw, num_classes=cfg.model.num_classes)
+    sample = write_imagenet_sample(
+        raw,
+        num_classes=cfg.model.num_classes,
+        train_per_class=train_per_class,
+        val_per_class=val_per_class,
+    )
     print(
         f"wrote {sample.total_files} files ({sample.files}); deliberately broken: "
         f"{', '.join(sample.broken)}",

@@ -19,6 +19,7 @@ class PipelineSummary:
     quarantined: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
     inputs_seen: int = 0
     train_metrics: dict[str, Any] = field(default_factory=dict)
+    train_history: list[dict[str, Any]] = field(default_factory=list)
     val_metrics: dict[str, float] = field(default_factory=dict)
     model_name: str = ""
     version: str = ""
@@ -79,6 +80,7 @@ def run_pipeline(
         )
         outcome = train(cfg, tracking_uri=tracking_uri, run_id=run_id)
         summary.train_metrics = outcome.metrics
+        summary.train_history = outcome.history
         n += 1
         step(n, total, f"evaluate on '{cfg.data.val_split}' (Ray Data batch inference)")
         summary.val_metrics = evaluate(cfg, run_id, tracking_uri).metrics

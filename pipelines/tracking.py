@@ -153,7 +153,7 @@ class RankZeroTracker:
         self.client.log_batch(
             self.run_id,
             metrics=[
-                Metric(f"epoch_{k}", float(v), ts, step)
+                Metric(k, float(v), ts, step)
                 for k, v in metrics.items()
                 if k not in ("epoch", "global_step")
             ],

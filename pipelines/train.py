@@ -15,6 +15,7 @@ from preprocessing.manifest import Manifest, read_manifest
 class TrainOutcome:
     run_id: str | None
     metrics: dict[str, Any]
+    history: list[dict[str, Any]]  # per-epoch metrics of every epoch, resumed ones included
     checkpoint_path: str | None
     storage_path: str
 
@@ -83,9 +84,12 @@ def train(
         datasets={"train": train_ds},
     )
     result = trainer.fit()
+    metrics = dict(result.metrics or {})
+    history = metrics.pop("history", [])
     return TrainOutcome(
         run_id=run_id,
-        metrics=dict(result.metrics or {}),
+        metrics=metrics,
+        history=history,
         checkpoint_path=result.checkpoint.path if result.checkpoint else None,
         storage_path=str(storage),
     )

@@ -86,12 +86,14 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     )
 
     start_epoch, global_step = 0, 0
+    history: list[dict[str, float]] = []  # per-epoch metrics, carried through checkpoints
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as ckpt_dir:
             engine.load_checkpoint(ckpt_dir, tag=CHECKPOINT_TAG)
             state = json.loads((Path(ckpt_dir) / STATE_FILE).read_text())
         start_epoch, global_step = state["epoch"], engine.global_steps
+        history = state["history"]
 
     tracker = None
     if rank == 0 and run_id:
@@ -135,18 +137,28 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             "train_samples": int(count),
             "epoch_seconds": time.perf_counter() - started,
         }
+        history.append(dict(metrics))
         if not math.isfinite(metrics["train_loss"]):
             raise FloatingPointError(f"train_loss is {metrics['train_loss']} at epoch {epoch + 1}")
+        if rank == 0:
+            print(
+                f"epoch {epoch + 1}/{cfg.train.epochs}: train_loss {metrics['train_loss']:.4f}, "
+                f"train_top1 {metrics['train_top1']:.3f}, {int(count)} samples, "
+                f"step {global_step}, {metrics['epoch_seconds']:.1f} s",
+                flush=True,
+            )
         if tracker:
             tracker.log_epoch(metrics)
         with tempfile.TemporaryDirectory() as ckpt_dir:
             engine.save_checkpoint(ckpt_dir, tag=CHECKPOINT_TAG)  # every rank: its ZeRO shard
             if rank == 0:
                 (Path(ckpt_dir) / STATE_FILE).write_text(
-                    json.dumps({"epoch": epoch + 1, "global_step": global_step})
+                    json.dumps({"epoch": epoch + 1, "history": history})
                 )
             dist.barrier()
-            ray.train.report(metrics, checkpoint=Checkpoint.from_directory(ckpt_dir))
+            ray.train.report(
+                {**metrics, "history": history}, checkpoint=Checkpoint.from_directory(ckpt_dir)
+            )
 
     state_dict = _full_state_dict(engine, cfg.deepspeed.zero_stage)  # all ranks take part
     if tracker:

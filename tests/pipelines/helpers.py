@@ -1,0 +1,39 @@
+"""Small configs for pipeline tests (real engines, tiny model, few steps)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import PipelineConfig, load_config
+
+TINY_MODEL: dict[str, Any] = {
+    "image_shape": [224, 224, 3],
+    "num_frequency_bands": 6,
+    "encoder": {
+        "num_latents": 16,
+        "num_latent_channels": 32,
+        "num_self_attention_heads": 2,
+        "num_self_attention_layers_per_block": 1,
+        "num_self_attention_blocks": 2,
+    },
+}
+
+
+def tiny_config(shards: Path, storage: Path, num_classes: int, **sections: Any) -> PipelineConfig:
+    tree: dict[str, Any] = {
+        "model": {**TINY_MODEL, "num_classes": num_classes},
+        "data": {"shards": str(shards)},
+        "optimizer": {"lr": 0.003, "warmup_steps": 0},
+        "deepspeed": {"micro_batch_size": 4},
+        "train": {
+            "num_workers": 2,
+            "cpus_per_worker": 0.5,
+            "epochs": 3,
+            "storage_path": str(storage),
+            "checkpoints_to_keep": 10,
+        },
+    }
+    for name, values in sections.items():
+        tree[name] = {**tree.get(name, {}), **values}
+    return load_config(base=tree)
