@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from perceiver.adapters.base import InputAdapter
 from perceiver.attention import CrossAttentionLayer, SelfAttentionBlock
 
 
@@ -18,7 +19,7 @@ class PerceiverEncoder(nn.Module):
 
     def __init__(
         self,
-        input_adapter: nn.Module,
+        input_adapter: InputAdapter,
         num_latents: int,
         num_latent_channels: int,
         num_cross_attention_heads: int = 1,

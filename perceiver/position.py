@@ -63,6 +63,8 @@ class FourierPositionEncoding(nn.Module):
     checkpoints, and follows the module across devices and dtypes.
     """
 
+    table: torch.Tensor
+
     def __init__(
         self,
         index_shape: Sequence[int],

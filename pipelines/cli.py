@@ -226,8 +226,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             end_run(uri, run_id, "FAILED")
             raise
         end_run(uri, run_id)
-        print(json.dumps({"run_id": run_id, "checkpoint": outcome.checkpoint_path,
-                          **outcome.metrics}, indent=2, default=str))
+        print(
+            json.dumps(
+                {"run_id": run_id, "checkpoint": outcome.checkpoint_path, **outcome.metrics},
+                indent=2,
+                default=str,
+            )
+        )
         return 0
     if cmd == "evaluate":
         from pipelines.evaluate import evaluate

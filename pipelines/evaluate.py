@@ -73,7 +73,7 @@ def confusion_png(confusion: np.ndarray, classes: list[str], title: str) -> byte
     if n <= 30:
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, int(confusion[i, j]), ha="center", va="center", fontsize=7)
+                ax.text(j, i, str(int(confusion[i, j])), ha="center", va="center", fontsize=7)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

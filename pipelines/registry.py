@@ -52,7 +52,10 @@ def _metric_of_version(client, model_name: str, version: str, metric: str) -> fl
 
 
 def promote(
-    tracking_uri: str, model_name: str, version: str, alias: str = "champion",
+    tracking_uri: str,
+    model_name: str,
+    version: str,
+    alias: str = "champion",
     metric: str = "val_top1",
 ) -> Promotion:
     """Move ``alias`` to ``version`` if its ``metric`` is >= the current holder's."""

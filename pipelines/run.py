@@ -89,7 +89,9 @@ def run_pipeline(
         summary.model_name = cfg.tracking.model_name
         summary.version = register(tracking_uri, run_id, cfg.tracking.model_name)
         n += 1
-        step(n, total, f"promote: move '{cfg.tracking.alias}' if {cfg.tracking.metric} is not worse")
+        step(
+            n, total, f"promote: move '{cfg.tracking.alias}' if {cfg.tracking.metric} is not worse"
+        )
         summary.promotion = promote(
             tracking_uri,
             cfg.tracking.model_name,
@@ -127,7 +129,8 @@ def format_summary(s: PipelineSummary) -> str:
         vm = s.val_metrics
         lines.append(
             f"val          top-1 {vm.get('val_top1', float('nan')):.3f}, "
-            f"top-5 {vm.get('val_top5', float('nan')):.3f}, loss {vm.get('val_loss', float('nan')):.4f}"
+            f"top-5 {vm.get('val_top5', float('nan')):.3f}, "
+            f"loss {vm.get('val_loss', float('nan')):.4f}"
         )
     lines.append(f"mlflow run   {s.run_id}  ({s.tracking_uri})")
     if s.version:
@@ -135,9 +138,7 @@ def format_summary(s: PipelineSummary) -> str:
     p = s.promotion
     if p is not None:
         verdict = "moved to" if p.promoted else "stays on"
-        lines.append(
-            f"alias        '{p.alias}' {verdict} version {p.holder} ({p.reason})"
-        )
+        lines.append(f"alias        '{p.alias}' {verdict} version {p.holder} ({p.reason})")
         lines.append(f"load it      mlflow.pytorch.load_model('models:/{p.model_name}@{p.alias}')")
     lines.append(f"MLflow UI    {ui_hint(s.tracking_uri)}")
     return "\n".join(lines)

@@ -9,9 +9,9 @@ so Ray workers, whose working directory differs, write to the same store.
 from __future__ import annotations
 
 import io
-import time
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 

@@ -33,7 +33,10 @@ def check_against_manifest(cfg: PipelineConfig, manifest: Manifest) -> None:
         raise ValueError(
             f"model.image_shape={cfg.model.image_shape} but the shards hold {crop}x{crop} images"
         )
-    if cfg.data.train_split not in manifest.splits or not manifest.splits[cfg.data.train_split].rows:
+    if (
+        cfg.data.train_split not in manifest.splits
+        or not manifest.splits[cfg.data.train_split].rows
+    ):
         raise ValueError(
             f"data.train_split={cfg.data.train_split!r} has no rows in {str(cfg.data.shards)!r}"
         )

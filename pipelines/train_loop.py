@@ -127,7 +127,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             if engine.global_steps != global_step:  # an optimizer step happened
                 global_step = engine.global_steps
                 if tracker and global_step % cfg.train.log_every_steps == 0:
-                    tracker.log_step(global_step, loss.item(), scheduler.get_last_lr()[0], epoch)
+                    tracker.log_step(
+                        global_step, loss.item(), float(scheduler.get_last_lr()[0]), epoch
+                    )
         loss_sum, correct, count = _all_reduce_sum(sums)
         metrics = {
             "epoch": epoch + 1,

@@ -51,6 +51,7 @@ def decode_image(data: bytes, resize_to: int = 224, crop_size: int = 224) -> np.
         raise ValueError(f"crop_size={crop_size} must not exceed resize_to={resize_to}")
     if not data:
         raise ImageDecodeError("decode", "empty file (0 bytes)")
+    img: Image.Image
     try:
         img = Image.open(io.BytesIO(data))
         fmt = img.format

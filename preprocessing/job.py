@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,7 @@ def plan_shards(files: list[InputFile], rows_per_shard: int) -> list[dict[str, A
         in_split = sorted((f for f in files if f.split == split), key=lambda f: f.source)
         for index, start in enumerate(range(0, len(in_split), rows_per_shard)):
             chunk = in_split[start : start + rows_per_shard]
-            tasks.append(
-                {"split": split, "index": index, "files": [f.to_dict() for f in chunk]}
-            )
+            tasks.append({"split": split, "index": index, "files": [f.to_dict() for f in chunk]})
     return tasks
 
 
@@ -156,22 +155,18 @@ def preprocess_images(
     _prepare_output(output_root, overwrite)
 
     # Any tensor column Ray Data itself writes is Arrow's standard type, like ours.
-    DataContext.get_current().arrow_fixed_shape_tensor_format = (
-        FixedShapeTensorFormat.ARROW_NATIVE
-    )
+    DataContext.get_current().arrow_fixed_shape_tensor_format = FixedShapeTensorFormat.ARROW_NATIVE
     tasks = plan_shards(scan.files, config.rows_per_shard)
     summaries: list[dict[str, Any]] = []
     if tasks:
         ds = ray.data.from_items(tasks, override_num_blocks=len(tasks))
-        summaries = ds.map(
+        write = partial(
             write_image_shard,
-            fn_kwargs={
-                "input_root": str(input_root),
-                "output_root": str(output_root),
-                "config": config,
-            },
-            num_cpus=1,
-        ).take_all()
+            input_root=str(input_root),
+            output_root=str(output_root),
+            config=config,
+        )
+        summaries = ds.map(write, num_cpus=1).take_all()
 
     quarantine = [
         ShardEntry(path=s["quarantine_path"], rows=s["quarantined"])

@@ -81,7 +81,9 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     deadline = time.monotonic() + 120
     while True:
         if proc.poll() is not None:
-            pytest.fail(f"mlflow server exited with {proc.returncode}: {(root / 'server.log').read_text()}")
+            pytest.fail(
+                f"mlflow server exited with {proc.returncode}: {(root / 'server.log').read_text()}"
+            )
         try:
             with urllib.request.urlopen(f"{uri}/health", timeout=2) as r:
                 if r.status == 200:
@@ -90,7 +92,9 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pass
         if time.monotonic() > deadline:
             os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail(f"mlflow server did not answer in 120 s: {(root / 'server.log').read_text()}")
+            pytest.fail(
+                f"mlflow server did not answer in 120 s: {(root / 'server.log').read_text()}"
+            )
         time.sleep(0.5)
     try:
         yield uri

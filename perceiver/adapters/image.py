@@ -6,21 +6,24 @@ from collections.abc import Sequence
 
 import torch
 from einops import rearrange
-from torch import nn
 
+from perceiver.adapters.base import InputAdapter
 from perceiver.position import FourierPositionEncoding
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class ImageInputAdapter(nn.Module):
+class ImageInputAdapter(InputAdapter):
     """(B, H, W, C) image -> (B, H*W, C + Fourier channels).
 
     A ``uint8`` image is scaled to [0, 1]; a floating-point image is taken to be in [0, 1]
     already. Either is then normalised with the ImageNet mean and standard deviation, so the
     model accepts the arrays written by ``preprocessing`` as they are.
     """
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(
         self,

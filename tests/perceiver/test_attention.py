@@ -24,8 +24,13 @@ def reference_attention(mha: MultiHeadAttention, x_q, x_kv, pad_mask=None):
 
 def test_sdpa_matches_explicit_softmax_attention():
     torch.manual_seed(0)
-    mha = MultiHeadAttention(num_heads=4, num_q_input_channels=32, num_kv_input_channels=20,
-                             num_qk_channels=16, num_v_channels=24)
+    mha = MultiHeadAttention(
+        num_heads=4,
+        num_q_input_channels=32,
+        num_kv_input_channels=20,
+        num_qk_channels=16,
+        num_v_channels=24,
+    )
     x_q, x_kv = torch.randn(2, 5, 32), torch.randn(2, 11, 20)
     out = mha(x_q, x_kv)
     assert out.shape == (2, 5, 32)
@@ -38,7 +43,9 @@ def test_pad_mask_hides_padded_inputs():
     x_q, x_kv = torch.randn(1, 3, 8), torch.randn(1, 6, 8)
     pad = torch.tensor([[False, False, False, False, True, True]])
     masked = mha(x_q, x_kv, pad)
-    torch.testing.assert_close(masked, reference_attention(mha, x_q, x_kv, pad), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        masked, reference_attention(mha, x_q, x_kv, pad), atol=1e-5, rtol=1e-5
+    )
     # Changing what sits in padded positions changes nothing.
     x_kv2 = x_kv.clone()
     x_kv2[:, 4:] = 100.0

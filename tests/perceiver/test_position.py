@@ -31,7 +31,9 @@ def test_fourier_values_follow_the_formula():
     pos = torch.tensor([[0.5]])
     feats = fourier_features(pos, num_bands=3, max_resolution=[8])  # freqs 1, 2.5, 4
     freqs = torch.tensor([1.0, 2.5, 4.0])
-    expected = torch.cat([pos[0], torch.sin(math.pi * 0.5 * freqs), torch.cos(math.pi * 0.5 * freqs)])
+    expected = torch.cat(
+        [pos[0], torch.sin(math.pi * 0.5 * freqs), torch.cos(math.pi * 0.5 * freqs)]
+    )
     torch.testing.assert_close(feats[0], expected)
     assert fourier_features(pos, 3, [8], concat_pos=False, sine_only=True).shape == (1, 3)
 

@@ -34,8 +34,22 @@ def test_bad_config_exits_2_and_names_the_key(tmp_path, capsys):
 
 
 def test_sample_data_writes_the_layout(tmp_path, capsys):
-    assert main(["sample-data", "--out", str(tmp_path / "d"), "--classes", "2",
-                 "--train-per-class", "4", "--val-per-class", "1"]) == 0
+    assert (
+        main(
+            [
+                "sample-data",
+                "--out",
+                str(tmp_path / "d"),
+                "--classes",
+                "2",
+                "--train-per-class",
+                "4",
+                "--val-per-class",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["train", "val"]
     assert "broken on purpose" in capsys.readouterr().out
 

@@ -18,7 +18,9 @@ def test_every_shipped_config_validates(path):
     assert isinstance(cfg, PipelineConfig)
     ds = build_deepspeed_config(cfg.deepspeed, cfg.train.num_workers)
     assert ds["train_batch_size"] == (
-        cfg.deepspeed.micro_batch_size * cfg.deepspeed.gradient_accumulation_steps * cfg.train.num_workers
+        cfg.deepspeed.micro_batch_size
+        * cfg.deepspeed.gradient_accumulation_steps
+        * cfg.train.num_workers
     )
 
 
@@ -39,7 +41,9 @@ def test_bad_value_fails_at_load_naming_the_key(tmp_path):
     with pytest.raises(ConfigError, match=r"deepspeed\.zero_stage: .*got 5"):
         load_config(p)
     p = write(tmp_path, "model: {num_classes: 3}\ntrain: {epochs: -1}\n")
-    with pytest.raises(ConfigError, match=r"train\.epochs: Input should be greater than or equal to 1"):
+    with pytest.raises(
+        ConfigError, match=r"train\.epochs: Input should be greater than or equal to 1"
+    ):
         load_config(p)
 
 
@@ -72,8 +76,9 @@ def test_deepspeed_config_per_stage():
     z3 = build_deepspeed_config(DeepSpeedSettings(zero_stage=3, precision="bf16"), 2)
     assert z3["zero_optimization"]["stage3_param_persistence_threshold"] == 0
     assert z3["bf16"]["enabled"] is True
-    z0 = build_deepspeed_config(DeepSpeedSettings(zero_stage=0, micro_batch_size=4,
-                                                  gradient_accumulation_steps=3), 2)
+    z0 = build_deepspeed_config(
+        DeepSpeedSettings(zero_stage=0, micro_batch_size=4, gradient_accumulation_steps=3), 2
+    )
     assert z0["train_batch_size"] == 24 and z0["zero_optimization"] == {"stage": 0}
     with pytest.raises(ValueError, match="world_size must be >= 1, got 0"):
         build_deepspeed_config(DeepSpeedSettings(), 0)
@@ -81,6 +86,10 @@ def test_deepspeed_config_per_stage():
 
 def test_option_help_lists_every_key():
     text = option_help()
-    for key in ("model.encoder.num_latents", "deepspeed.zero_stage", "train.cpus_per_worker",
-                "tracking.alias"):
+    for key in (
+        "model.encoder.num_latents",
+        "deepspeed.zero_stage",
+        "train.cpus_per_worker",
+        "tracking.alias",
+    ):
         assert key in text

@@ -10,14 +10,26 @@ from pipelines.demo import run_demo
 def test_demo_chain_ends_with_a_champion(mlflow_server, tmp_path, ray_cluster, capsys):
     summary = run_demo(
         tmp_path / "demo",
-        ["train.epochs=3", f"tracking.tracking_uri={mlflow_server}", "tracking.experiment=demo-test",
-         "tracking.model_name=demo-test-model", "deepspeed.micro_batch_size=4"],
+        [
+            "train.epochs=3",
+            f"tracking.tracking_uri={mlflow_server}",
+            "tracking.experiment=demo-test",
+            "tracking.model_name=demo-test-model",
+            "deepspeed.micro_batch_size=4",
+        ],
         train_per_class=8,
         val_per_class=3,
     )
     out = capsys.readouterr().out
-    for needle in ("=== summary ===", "quarantined  2 file(s)", "empty file (0 bytes)",
-                   "truncated", "mlflow run", "'champion' moved to version", "MLflow UI"):
+    for needle in (
+        "=== summary ===",
+        "quarantined  2 file(s)",
+        "empty file (0 bytes)",
+        "truncated",
+        "mlflow run",
+        "'champion' moved to version",
+        "MLflow UI",
+    ):
         assert needle in out
 
     assert summary.inputs_seen == 5 * 8 + 5 * 3
@@ -30,10 +42,16 @@ def test_demo_chain_ends_with_a_champion(mlflow_server, tmp_path, ray_cluster, c
     run = client.get_run(summary.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["deepspeed.zero_stage"] == "2"
-    assert {"train_step_loss", "train_loss", "val_top1", "val_top5", "val_loss"} <= set(run.data.metrics)
-    assert {"confusion_val.png", "train_loss.png", "config.yaml"} <= {a.path for a in client.list_artifacts(summary.run_id)}
+    assert {"train_step_loss", "train_loss", "val_top1", "val_top5", "val_loss"} <= set(
+        run.data.metrics
+    )
+    assert {"confusion_val.png", "train_loss.png", "config.yaml"} <= {
+        a.path for a in client.list_artifacts(summary.run_id)
+    }
     assert summary.promotion is not None and summary.promotion.promoted
-    assert client.get_model_version_by_alias("demo-test-model", "champion").version == summary.version
+    assert (
+        client.get_model_version_by_alias("demo-test-model", "champion").version == summary.version
+    )
 
     mlflow.set_tracking_uri(mlflow_server)
     model = mlflow.pytorch.load_model("models:/demo-test-model@champion")

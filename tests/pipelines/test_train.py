@@ -15,8 +15,11 @@ from .helpers import tiny_config
 
 def test_zero3_trains_checkpoints_and_logs_from_rank0(toy_shards, mlflow_server, tmp_path):
     cfg = tiny_config(
-        toy_shards, tmp_path / "ray", num_classes=2,
-        deepspeed={"zero_stage": 3}, tracking={"tracking_uri": mlflow_server, "experiment": "t-z3"},
+        toy_shards,
+        tmp_path / "ray",
+        num_classes=2,
+        deepspeed={"zero_stage": 3},
+        tracking={"tracking_uri": mlflow_server, "experiment": "t-z3"},
     )
     run_id = start_run(cfg, mlflow_server, run_name="zero3")
     outcome = train(cfg, tracking_uri=mlflow_server, run_id=run_id)
@@ -42,7 +45,9 @@ def test_zero3_trains_checkpoints_and_logs_from_rank0(toy_shards, mlflow_server,
     assert {"train_loss", "train_top1"} <= set(run.data.metrics)
     mlflow.set_tracking_uri(mlflow_server)
     logged = mlflow.pytorch.load_model(model_uri_of_run(mlflow_server, run_id)).eval()
-    x = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8))
+    x = torch.from_numpy(
+        np.random.default_rng(0).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    )
     with torch.no_grad():
         torch.testing.assert_close(logged(x), restored(x))
     artifacts = {a.path for a in client.list_artifacts(run_id)}

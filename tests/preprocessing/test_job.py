@@ -27,7 +27,12 @@ def test_counts_reconcile_and_broken_files_are_quarantined(image_shards):
     for entry in m.quarantine:
         t = pq.read_table(image_shards.shards / entry.path)
         assert t.column_names == ["source", "stage", "reason"]
-        q.update({s: (st, r) for s, st, r in zip(*(t[c].to_pylist() for c in t.column_names), strict=True)})
+        q.update(
+            {
+                s: (st, r)
+                for s, st, r in zip(*(t[c].to_pylist() for c in t.column_names), strict=True)
+            }
+        )
     assert set(q) == {*sample.broken, image_shards.extra["text"]}
     assert "empty file" in q[sample.special["empty"]][1]
     assert q[sample.special["truncated"]][0] == "decode"
@@ -41,8 +46,10 @@ def test_manifest_describes_the_shards(image_shards):
     raw = json.loads((image_shards.shards / "manifest.json").read_text())
     assert set(raw) >= {"schema", "label_map", "config_hash", "splits", "quarantine"}
     assert m.label_map == {w: i for i, w in enumerate(sorted(image_shards.sample.wnids))}
-    for split, entry in m.splits.items():
-        assert entry.rows == sum(pq.read_metadata(image_shards.shards / s.path).num_rows for s in entry.shards)
+    for entry in m.splits.values():
+        assert entry.rows == sum(
+            pq.read_metadata(image_shards.shards / s.path).num_rows for s in entry.shards
+        )
         assert all(s.rows <= 8 for s in entry.shards)  # rows_per_shard=8
     assert m.splits["val"].rows == image_shards.sample.files["val"]
     assert not list(image_shards.shards.rglob("*.tmp"))
@@ -56,7 +63,12 @@ def test_rows_match_a_direct_decode_of_their_source(image_shards):
             images = tensor_from_column(table["image"])
             assert images.shape[1:] == (224, 224, 3) and images.dtype == np.uint8
             for i, (source, label, wnid) in enumerate(
-                zip(table["source"].to_pylist(), table["label"].to_pylist(), table["wnid"].to_pylist(), strict=True)
+                zip(
+                    table["source"].to_pylist(),
+                    table["label"].to_pylist(),
+                    table["wnid"].to_pylist(),
+                    strict=True,
+                )
             ):
                 assert source.split("/")[1] == wnid
                 assert label == m.label_map[wnid]
@@ -80,7 +92,7 @@ def test_ray_data_reads_the_shards_back_as_numpy(image_shards):
 
 
 def test_existing_output_needs_overwrite(image_shards):
-    with pytest.raises(ValueError, match="already holds a manifest.json; pass --overwrite"):
+    with pytest.raises(ValueError, match=r"already holds a manifest\.json; pass --overwrite"):
         preprocess_images(image_shards.raw, image_shards.shards)
 
 

@@ -11,11 +11,16 @@ def test_sample_has_the_layout_and_the_special_files(tmp_path):
     assert sorted(p.name for p in (tmp_path / "train").iterdir()) == list(ds.wnids)
     first = tmp_path / "train" / ds.wnids[0] / f"{ds.wnids[0]}_1.JPEG"
     assert first.is_file()
-    opened = {k: Image.open(io.BytesIO((tmp_path / s).read_bytes())) for k, s in ds.special.items()
-              if k not in ("truncated", "empty")}
+    opened = {
+        k: Image.open(io.BytesIO((tmp_path / s).read_bytes()))
+        for k, s in ds.special.items()
+        if k not in ("truncated", "empty")
+    }
     assert opened["grayscale"].mode == "L"
     assert opened["cmyk"].mode == "CMYK"
-    assert opened["progressive"].info.get("progressive") or opened["progressive"].info.get("progression")
+    assert opened["progressive"].info.get("progressive") or opened["progressive"].info.get(
+        "progression"
+    )
     assert opened["palette_png"].format == "PNG" and opened["palette_png"].mode == "P"
     assert (tmp_path / ds.special["empty"]).stat().st_size == 0
     assert sorted(ds.broken) == sorted([ds.special["truncated"], ds.special["empty"]])
