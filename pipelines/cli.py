@@ -90,7 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resize-to", type=int, default=224, help="shorter side after resize")
     p.add_argument("--crop-size", type=int, default=224, help="center crop side")
     p.add_argument("--rows-per-shard", type=int, default=256)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="rebuild the output from scratch (default: add only inputs not yet processed)",
+    )
 
     p = sub.add_parser(
         "train",

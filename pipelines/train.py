@@ -71,6 +71,7 @@ def train(
             "mlflow_run_id": run_id,
             "tracking_uri": tracking_uri,
             "label_map": manifest.label_map,
+            "train_rows": manifest.splits[cfg.data.train_split].rows,
         },
         scaling_config=ScalingConfig(
             num_workers=cfg.train.num_workers,

@@ -104,14 +104,25 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             tracker.log_params(cfg)
 
     shard = ray.train.get_dataset_shard("train")
+    micro = cfg.deepspeed.micro_batch_size
+    batches_per_epoch = math.ceil(int(loop_config.get("train_rows", 0)) // world_size / micro)
     for epoch in range(start_epoch, cfg.train.epochs):
         engine.train()
         sums = [0.0, 0.0, 0.0]  # loss * n, correct, n
         started = time.perf_counter()
+        bar = None
+        if rank == 0:  # Ray draws a worker's tqdm_ray bar on the driver's terminal
+            from ray.experimental.tqdm_ray import tqdm
+
+            bar = tqdm(
+                desc=f"train epoch {epoch + 1}/{cfg.train.epochs}",
+                total=batches_per_epoch or None,
+                unit="batch",
+            )
         for batch in shard.iter_torch_batches(
-            batch_size=cfg.deepspeed.micro_batch_size,
+            batch_size=micro,
             dtypes={"image": torch.uint8, "label": torch.int64},
-            local_shuffle_buffer_size=4 * cfg.deepspeed.micro_batch_size,
+            local_shuffle_buffer_size=4 * micro,
             local_shuffle_seed=cfg.train.seed + epoch,
         ):
             images = batch["image"].to(engine.device)  # (B, H, W, 3) uint8
@@ -124,12 +135,16 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             sums[0] += loss.item() * n
             sums[1] += (logits.argmax(-1) == labels).sum().item()
             sums[2] += n
+            if bar is not None:
+                bar.update(1)
             if engine.global_steps != global_step:  # an optimizer step happened
                 global_step = engine.global_steps
                 if tracker and global_step % cfg.train.log_every_steps == 0:
                     tracker.log_step(
                         global_step, loss.item(), float(scheduler.get_last_lr()[0]), epoch
                     )
+        if bar is not None:
+            bar.close()
         loss_sum, correct, count = _all_reduce_sum(sums)
         metrics = {
             "epoch": epoch + 1,

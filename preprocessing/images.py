@@ -63,7 +63,8 @@ def decode_image(data: bytes, resize_to: int = 224, crop_size: int = 224) -> np.
     except UnidentifiedImageError as exc:
         raise ImageDecodeError("decode", f"not a decodable image: {exc}") from exc
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageDecodeError("decode", f"{type(exc).__name__}: {exc}") from exc
+        kind = "truncated file" if "truncated" in str(exc).lower() else "corrupt image data"
+        raise ImageDecodeError("decode", f"{kind}: {type(exc).__name__}: {exc}") from exc
     img = img.convert("RGB")
     size = resized_size(img.width, img.height, resize_to)
     if size != (img.width, img.height):

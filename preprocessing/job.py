@@ -8,6 +8,14 @@ writes the scan-stage rejects and, last, ``manifest.json``.
 
 Nothing is lost: every input is either a row of a shard or a row of ``quarantine/``, and the
 manifest is only published when ``inputs_seen == rows_written + quarantined``.
+
+Incremental and idempotent, for scheduled runs: an input whose ``source`` is already listed
+(as a row or in quarantine) by the current manifest is not processed again, so a re-run on
+the same input writes nothing, and a run after files were added processes only those and
+publishes manifest version N+1 listing all shards. Shards of a run carry its version in
+their name (``part-v0002-00000.parquet``). A run killed before it published leaves shards no
+manifest lists; the next run deletes them and redoes their inputs, so readers never see a
+duplicate or a partial row.
 """
 
 from __future__ import annotations
@@ -24,12 +32,14 @@ import pyarrow as pa
 
 from preprocessing.config import FORMAT_VERSION, ImagePreprocessConfig
 from preprocessing.images import ImageDecodeError, decode_image
+from preprocessing.layouts.imagenet import SPLITS as SPLIT_DIRS
 from preprocessing.layouts.imagenet import scan_imagenet
 from preprocessing.manifest import (
     MANIFEST_NAME,
     Manifest,
     ShardEntry,
     SplitEntry,
+    read_manifest,
     write_manifest,
 )
 from preprocessing.records import InputFile, Rejected
@@ -52,14 +62,17 @@ def image_schema(crop_size: int) -> dict[str, str]:
     }
 
 
-def plan_shards(files: list[InputFile], rows_per_shard: int) -> list[dict[str, Any]]:
+def plan_shards(
+    files: list[InputFile], rows_per_shard: int, version: int = 1
+) -> list[dict[str, Any]]:
     """Group files into per-split shard tasks, in a stable (split, path) order."""
     tasks: list[dict[str, Any]] = []
     for split in sorted({f.split for f in files}):
         in_split = sorted((f for f in files if f.split == split), key=lambda f: f.source)
         for index, start in enumerate(range(0, len(in_split), rows_per_shard)):
             chunk = in_split[start : start + rows_per_shard]
-            tasks.append({"split": split, "index": index, "files": [f.to_dict() for f in chunk]})
+            name = f"part-v{version:04d}-{index:05d}.parquet"
+            tasks.append({"split": split, "name": name, "files": [f.to_dict() for f in chunk]})
     return tasks
 
 
@@ -95,7 +108,7 @@ def write_image_shard(
         sources.append(f["source"])
         keys.append(hashlib.sha256(data).hexdigest())
 
-    name = f"part-{task['index']:05d}.parquet"
+    name = task["name"]
     shard_path = quarantine_path = ""
     if images:
         table = pa.table(
@@ -121,20 +134,74 @@ def write_image_shard(
     }
 
 
-def _prepare_output(output: Path, overwrite: bool) -> None:
-    if (output / MANIFEST_NAME).exists():
-        if not overwrite:
-            raise ValueError(
-                f"output directory {str(output)!r} already holds a {MANIFEST_NAME}; "
-                "pass --overwrite to replace it"
-            )
-        for child in output.iterdir():
-            if child.is_dir():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-    output.mkdir(parents=True, exist_ok=True)
-    remove_stale_tmp(output)
+def _clear_output(output: Path) -> None:
+    for child in output.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _previous_manifest(
+    output: Path, config: ImagePreprocessConfig, label_map: dict[str, int]
+) -> Manifest | None:
+    """The published manifest to extend, after checking that this run may extend it."""
+    if not (output / MANIFEST_NAME).exists():
+        return None
+    previous = read_manifest(output)
+    if previous.config_hash != config.config_hash():
+        raise ValueError(
+            f"output directory {str(output)!r} was written with config {previous.config} "
+            f"(hash {previous.config_hash}); this run's is {config.model_dump()} "
+            f"(hash {config.config_hash()}): pass --overwrite to rebuild it"
+        )
+    if previous.label_map != label_map:
+        raise ValueError(
+            f"the class folders changed since {str(output)!r} was written "
+            f"({len(previous.label_map)} -> {len(label_map)} classes), which changes label "
+            "indices: pass --overwrite to rebuild it"
+        )
+    return previous
+
+
+def remove_unpublished(output: Path, previous: Manifest | None) -> list[str]:
+    """Delete shard and quarantine files no published manifest lists (a killed run's)."""
+    listed = previous.all_files() if previous else set()
+    removed = []
+    for path in sorted(output.rglob("*.parquet")):
+        rel = path.relative_to(output).as_posix()
+        if rel.split("/")[0] in (*SPLIT_DIRS, QUARANTINE_DIR) and rel not in listed:
+            path.unlink()
+            removed.append(rel)
+    return removed
+
+
+def processed_sources(output: Path, manifest: Manifest) -> set[str]:
+    """Sources the manifest already accounts for, as rows or in quarantine."""
+    import pyarrow.parquet as pq
+
+    return {
+        source
+        for rel in sorted(manifest.all_files())
+        for source in pq.read_table(output / rel, columns=["source"])["source"].to_pylist()
+    }
+
+
+def _merge_splits(
+    previous: Manifest | None, summaries: list[dict[str, Any]]
+) -> dict[str, SplitEntry]:
+    before = previous.splits if previous else {}
+    splits: dict[str, SplitEntry] = {}
+    for split in sorted({*before, *(s["split"] for s in summaries)}):
+        shards = list(before[split].shards) if split in before else []
+        shards += [
+            ShardEntry(path=s["shard_path"], rows=s["rows"])
+            for s in summaries
+            if s["split"] == split and s["rows"]
+        ]
+        shards.sort(key=lambda e: e.path)
+        splits[split] = SplitEntry(rows=sum(e.rows for e in shards), shards=shards)
+    return splits
 
 
 def preprocess_images(
@@ -143,7 +210,10 @@ def preprocess_images(
     config: ImagePreprocessConfig | None = None,
     overwrite: bool = False,
 ) -> Manifest:
-    """Run the image preprocessing job on the connected Ray cluster; returns the manifest."""
+    """Run the image preprocessing job on the connected Ray cluster; returns the manifest.
+
+    Processes only inputs the output's manifest does not list yet; ``overwrite`` starts afresh.
+    """
     import ray
     from ray.data import DataContext
     from ray.data._internal.tensor_extensions.arrow import FixedShapeTensorFormat
@@ -152,11 +222,22 @@ def preprocess_images(
     input_root = Path(input_dir).resolve()
     output_root = Path(output_dir).resolve()
     scan = scan_imagenet(input_root)
-    _prepare_output(output_root, overwrite)
+    output_root.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        _clear_output(output_root)
+    previous = _previous_manifest(output_root, config, scan.label_map)
+    remove_stale_tmp(output_root)
+    remove_unpublished(output_root, previous)
+    done = processed_sources(output_root, previous) if previous else set()
+    new_files = [f for f in scan.files if f.source not in done]
+    new_rejected = [r for r in scan.rejected if r.source not in done]
+    if previous is not None and not new_files and not new_rejected:
+        return previous  # nothing new: write nothing
+    version = previous.version + 1 if previous else 1
 
     # Any tensor column Ray Data itself writes is Arrow's standard type, like ours.
     DataContext.get_current().arrow_fixed_shape_tensor_format = FixedShapeTensorFormat.ARROW_NATIVE
-    tasks = plan_shards(scan.files, config.rows_per_shard)
+    tasks = plan_shards(new_files, config.rows_per_shard, version)
     summaries: list[dict[str, Any]] = []
     if tasks:
         ds = ray.data.from_items(tasks, override_num_blocks=len(tasks))
@@ -168,28 +249,21 @@ def preprocess_images(
         )
         summaries = ds.map(write, num_cpus=1).take_all()
 
-    quarantine = [
+    quarantine = list(previous.quarantine) if previous else []
+    quarantine += [
         ShardEntry(path=s["quarantine_path"], rows=s["quarantined"])
         for s in summaries
         if s["quarantined"]
     ]
-    if scan.rejected:
-        scan_path = f"{QUARANTINE_DIR}/scan.parquet"
-        write_table_atomic(quarantine_table(scan.rejected), output_root / scan_path)
-        quarantine.append(ShardEntry(path=scan_path, rows=len(scan.rejected)))
-    splits: dict[str, SplitEntry] = {}
-    for split in sorted({t["split"] for t in tasks}):
-        shards = sorted(
-            (
-                ShardEntry(path=s["shard_path"], rows=s["rows"])
-                for s in summaries
-                if s["split"] == split and s["rows"]
-            ),
-            key=lambda e: e.path,
-        )
-        splits[split] = SplitEntry(rows=sum(e.rows for e in shards), shards=shards)
+    if new_rejected:
+        scan_path = f"{QUARANTINE_DIR}/scan-v{version:04d}.parquet"
+        write_table_atomic(quarantine_table(new_rejected), output_root / scan_path)
+        quarantine.append(ShardEntry(path=scan_path, rows=len(new_rejected)))
+    splits = _merge_splits(previous, summaries)
+    seen_before = previous.inputs_seen if previous else 0
     manifest = Manifest(
         format_version=FORMAT_VERSION,
+        version=version,
         modality="image",
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         input_root=str(input_root),
@@ -199,8 +273,8 @@ def preprocess_images(
         label_map=scan.label_map,
         splits=splits,
         quarantine=sorted(quarantine, key=lambda e: e.path),
-        inputs_seen=scan.inputs_seen,
-        rows_written=sum(s["rows"] for s in summaries),
+        inputs_seen=seen_before + len(new_files) + len(new_rejected),
+        rows_written=sum(e.rows for e in splits.values()),
         quarantined=sum(e.rows for e in quarantine),
     )
     write_manifest(manifest, output_root)

@@ -1,8 +1,9 @@
 """``manifest.json``: what a preprocessing output holds, written last and atomically.
 
 Readers should trust only the shards a manifest lists. The manifest also carries the
-reconciliation ``inputs_seen == rows_written + quarantined``; ``write_manifest`` refuses to
-publish a manifest that breaks it.
+reconciliation ``inputs_seen == rows_written + quarantined``; a manifest that breaks it fails
+validation and is never published. Each run that adds data publishes a new ``version``; a
+copy of every version is kept in ``manifests/v<NNNN>.json``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MANIFEST_NAME = "manifest.json"
+VERSIONS_DIR = "manifests"
 
 
 class ShardEntry(BaseModel):
@@ -34,6 +36,7 @@ class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format_version: int
+    version: int = Field(1, ge=1, description="bumped by every run that adds shards")
     modality: str
     created_at: str
     input_root: str
@@ -62,17 +65,30 @@ class Manifest(BaseModel):
             )
         return self
 
+    def all_files(self) -> set[str]:
+        """Every Parquet file the manifest lists (shards and quarantine parts)."""
+        files = {s.path for e in self.splits.values() for s in e.shards}
+        return files | {q.path for q in self.quarantine}
+
     def shard_paths(self, split: str) -> list[str]:
         if split not in self.splits:
             raise ValueError(f"split {split!r} not in manifest; it has {sorted(self.splits)}")
         return [s.path for s in self.splits[split].shards]
 
 
-def write_manifest(manifest: Manifest, root: Path) -> Path:
-    path = Path(root) / MANIFEST_NAME
-    tmp = path.with_name(MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(manifest.model_dump(by_alias=True), indent=2) + "\n")
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_manifest(manifest: Manifest, root: Path) -> Path:
+    """Publish ``manifest``: its versioned copy first, then ``manifest.json`` (the switch)."""
+    text = json.dumps(manifest.model_dump(by_alias=True), indent=2) + "\n"
+    _write_atomic(Path(root) / VERSIONS_DIR / f"v{manifest.version:04d}.json", text)
+    path = Path(root) / MANIFEST_NAME
+    _write_atomic(path, text)
     return path
 
 

@@ -114,6 +114,7 @@ class PreprocessedImages:
     sample: object  # preprocessing.sample_data.SampleDataset
     extra: dict[str, str]  # kind -> source of the copied shared samples
     manifest: object
+    config: object
 
 
 @pytest.fixture(scope="session")
@@ -136,8 +137,9 @@ def image_shards(
     (raw / "train" / sample.wnids[0] / "notes.txt").write_text("not an image")
     extra["text"] = f"train/{sample.wnids[0]}/notes.txt"
     shards = root / "shards"
-    manifest = preprocess_images(raw, shards, ImagePreprocessConfig(rows_per_shard=8))
-    return PreprocessedImages(raw, shards, sample, extra, manifest)
+    config = ImagePreprocessConfig(rows_per_shard=8)
+    manifest = preprocess_images(raw, shards, config)
+    return PreprocessedImages(raw, shards, sample, extra, manifest, config)
 
 
 @pytest.fixture(scope="session")

@@ -91,9 +91,20 @@ def test_ray_data_reads_the_shards_back_as_numpy(image_shards):
     assert ds.count() == image_shards.manifest.splits["train"].rows
 
 
-def test_existing_output_needs_overwrite(image_shards):
-    with pytest.raises(ValueError, match=r"already holds a manifest\.json; pass --overwrite"):
-        preprocess_images(image_shards.raw, image_shards.shards)
+def test_rerun_on_the_same_input_writes_nothing(image_shards):
+    before = {p: p.stat().st_mtime_ns for p in image_shards.shards.rglob("*")}
+    again = preprocess_images(image_shards.raw, image_shards.shards, image_shards.config)
+    assert again.version == image_shards.manifest.version == 1
+    assert {p: p.stat().st_mtime_ns for p in image_shards.shards.rglob("*")} == before
+
+
+def test_changed_config_needs_overwrite(image_shards):
+    from preprocessing.config import ImagePreprocessConfig
+
+    with pytest.raises(ValueError, match=r"was written with config .* pass --overwrite"):
+        preprocess_images(
+            image_shards.raw, image_shards.shards, ImagePreprocessConfig(resize_to=256)
+        )
 
 
 def test_missing_layout_is_a_clear_error(tmp_path):
