@@ -23,8 +23,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check perceiver preprocessing pipelines tests
-	$(BIN)/ruff format --check perceiver preprocessing pipelines tests
+	$(BIN)/ruff check perceiver preprocessing pipelines tests benchmarks
+	$(BIN)/ruff format --check perceiver preprocessing pipelines tests benchmarks
 	$(BIN)/mypy
 
 clean:

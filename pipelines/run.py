@@ -20,6 +20,7 @@ class PipelineSummary:
     inputs_seen: int = 0
     train_metrics: dict[str, Any] = field(default_factory=dict)
     train_history: list[dict[str, Any]] = field(default_factory=list)
+    checkpoint_path: str | None = None
     val_metrics: dict[str, float] = field(default_factory=dict)
     model_name: str = ""
     version: str = ""
@@ -81,6 +82,7 @@ def run_pipeline(
         outcome = train(cfg, tracking_uri=tracking_uri, run_id=run_id)
         summary.train_metrics = outcome.metrics
         summary.train_history = outcome.history
+        summary.checkpoint_path = outcome.checkpoint_path
         n += 1
         step(n, total, f"evaluate on '{cfg.data.val_split}' (Ray Data batch inference)")
         summary.val_metrics = evaluate(cfg, run_id, tracking_uri).metrics
@@ -132,6 +134,8 @@ def format_summary(s: PipelineSummary) -> str:
             f"top-5 {vm.get('val_top5', float('nan')):.3f}, "
             f"loss {vm.get('val_loss', float('nan')):.4f}"
         )
+    if s.checkpoint_path:
+        lines.append(f"checkpoint   {s.checkpoint_path}")
     lines.append(f"mlflow run   {s.run_id}  ({s.tracking_uri})")
     if s.version:
         lines.append(f"model        {s.model_name} version {s.version}")

@@ -162,7 +162,8 @@ class RankZeroTracker:
     def log_model(
         self, model: Any, cfg: PipelineConfig, label_map: dict[str, int] | None = None
     ) -> str:
-        """Log the trained model (pickled class + our code) and its pictures; returns its URI."""
+        """Log the model (a ``PortableModel``: pickled as config + weights, with the ``perceiver``
+        package shipped beside it) and its pictures; returns the model URI."""
         import mlflow
         import numpy as np
         import torch

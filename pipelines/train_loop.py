@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from perceiver.builders import image_classifier
+from perceiver.portable import PortableModel
 from pipelines.config import PipelineConfig
 from pipelines.deepspeed_config import build_deepspeed_config
 
@@ -106,19 +107,19 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     shard = ray.train.get_dataset_shard("train")
     micro = cfg.deepspeed.micro_batch_size
     batches_per_epoch = math.ceil(int(loop_config.get("train_rows", 0)) // world_size / micro)
+    bar = None
+    if rank == 0:  # Ray draws a worker's tqdm_ray bar on the driver's terminal
+        from ray.experimental.tqdm_ray import tqdm
+
+        bar = tqdm(
+            desc=f"train epoch {start_epoch + 1}/{cfg.train.epochs}",
+            total=batches_per_epoch * (cfg.train.epochs - start_epoch) or None,
+            unit="batch",
+        )
     for epoch in range(start_epoch, cfg.train.epochs):
         engine.train()
         sums = [0.0, 0.0, 0.0]  # loss * n, correct, n
         started = time.perf_counter()
-        bar = None
-        if rank == 0:  # Ray draws a worker's tqdm_ray bar on the driver's terminal
-            from ray.experimental.tqdm_ray import tqdm
-
-            bar = tqdm(
-                desc=f"train epoch {epoch + 1}/{cfg.train.epochs}",
-                total=batches_per_epoch or None,
-                unit="batch",
-            )
         for batch in shard.iter_torch_batches(
             batch_size=micro,
             dtypes={"image": torch.uint8, "label": torch.int64},
@@ -143,8 +144,6 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                     tracker.log_step(
                         global_step, loss.item(), float(scheduler.get_last_lr()[0]), epoch
                     )
-        if bar is not None:
-            bar.close()
         loss_sum, correct, count = _all_reduce_sum(sums)
         metrics = {
             "epoch": epoch + 1,
@@ -157,6 +156,11 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         history.append(dict(metrics))
         if not math.isfinite(metrics["train_loss"]):
             raise FloatingPointError(f"train_loss is {metrics['train_loss']} at epoch {epoch + 1}")
+        if bar is not None and epoch + 1 < cfg.train.epochs:
+            bar.set_description(
+                f"train epoch {epoch + 2}/{cfg.train.epochs} "
+                f"(last loss {metrics['train_loss']:.3f})"
+            )
         if rank == 0:
             print(
                 f"epoch {epoch + 1}/{cfg.train.epochs}: train_loss {metrics['train_loss']:.4f}, "
@@ -177,9 +181,10 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                 {**metrics, "history": history}, checkpoint=Checkpoint.from_directory(ckpt_dir)
             )
 
+    if bar is not None:
+        bar.close()
     state_dict = _full_state_dict(engine, cfg.deepspeed.zero_stage)  # all ranks take part
     if tracker:
-        final = image_classifier(cfg.model)
-        final.load_state_dict(state_dict)
+        final = PortableModel(cfg.model, state_dict)  # pickles as (config, weights)
         tracker.log_model(final.eval(), cfg, loop_config.get("label_map"))
     dist.barrier()

@@ -3,8 +3,16 @@
 import mlflow
 import numpy as np
 import torch
+from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
+from perceiver import image_classifier
+from pipelines.config import builtin_config_path, load_config
 from pipelines.demo import run_demo
+from pipelines.train_loop import CHECKPOINT_TAG
+
+
+def model_state_keys(summary):
+    return image_classifier(load_config(builtin_config_path("demo")).model).state_dict().keys()
 
 
 def test_demo_chain_ends_with_a_champion(mlflow_server, tmp_path, ray_cluster, capsys):
@@ -37,6 +45,9 @@ def test_demo_chain_ends_with_a_champion(mlflow_server, tmp_path, ray_cluster, c
     losses = [m["train_loss"] for m in summary.train_history]
     assert len(losses) == 3 and losses[-1] < losses[0]  # ZeRO-2 learns
     assert 0.0 <= summary.val_metrics["val_top1"] <= 1.0
+    # Every rank's ZeRO-2 shard is in the reported checkpoint, which loads back.
+    state = get_fp32_state_dict_from_zero_checkpoint(summary.checkpoint_path, tag=CHECKPOINT_TAG)
+    assert set(state) == set(model_state_keys(summary))
 
     client = mlflow.MlflowClient(mlflow_server)
     run = client.get_run(summary.run_id)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from perceiver import image_classifier
+from perceiver.portable import PortableModel
 from pipelines.registry import promote, register
 from pipelines.tracking import RankZeroTracker, end_run, start_run
 
@@ -14,7 +15,7 @@ from .helpers import tiny_config
 
 def logged_run(cfg, uri, seed, val_top1):
     torch.manual_seed(seed)
-    model = image_classifier(cfg.model).eval()
+    model = PortableModel(cfg.model, image_classifier(cfg.model).state_dict()).eval()
     run_id = start_run(cfg, uri, run_name=f"seed{seed}")
     RankZeroTracker(uri, run_id).log_model(model, cfg, {"a": 0, "b": 1})
     if val_top1 is not None:

@@ -52,3 +52,23 @@ def test_zero3_trains_checkpoints_and_logs_from_rank0(toy_shards, mlflow_server,
         torch.testing.assert_close(logged(x), restored(x))
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"config.yaml", "label_map.json", "train_loss.png"} <= artifacts
+
+
+def test_zero2_run_resumes_from_its_latest_checkpoint(toy_shards, tmp_path):
+    """A run restored by name (as after a driver or worker-group failure) continues."""
+    first = tiny_config(
+        toy_shards, tmp_path / "ray", num_classes=2, train={"epochs": 1, "run_name": "resume"}
+    )
+    one = train(first)
+    assert [m["epoch"] for m in one.history] == [1]
+
+    second = tiny_config(
+        toy_shards, tmp_path / "ray", num_classes=2, train={"epochs": 2, "run_name": "resume"}
+    )
+    two = train(second)
+    # Epoch 1 came back from the checkpoint (engine + optimizer state); only epoch 2 ran.
+    assert [m["epoch"] for m in two.history] == [1, 2]
+    assert two.history[0] == one.history[0]
+    assert two.metrics["global_step"] > one.metrics["global_step"]
+    state = get_fp32_state_dict_from_zero_checkpoint(two.checkpoint_path, tag=CHECKPOINT_TAG)
+    image_classifier(second.model).load_state_dict(state, strict=True)

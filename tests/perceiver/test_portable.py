@@ -1,0 +1,33 @@
+import io
+
+import pytest
+import torch
+
+from perceiver import ImageClassifierConfig, PerceiverIO, image_classifier
+from perceiver.portable import PortableModel, config_from_dict
+
+
+def tiny() -> ImageClassifierConfig:
+    return ImageClassifierConfig(
+        image_shape=(16, 16, 3),
+        num_classes=3,
+        num_frequency_bands=2,
+        encoder={"num_latents": 4, "num_latent_channels": 8, "num_self_attention_heads": 2},
+    )
+
+
+def test_pickles_as_config_and_weights_and_rebuilds():
+    torch.manual_seed(0)
+    model = PortableModel(tiny(), image_classifier(tiny()).state_dict()).eval()
+    assert set(model.__getstate__()) == {"config", "state_dict", "training"}
+    buf = io.BytesIO()
+    torch.save(model, buf)
+    loaded = torch.load(io.BytesIO(buf.getvalue()), weights_only=False)
+    assert isinstance(loaded.model, PerceiverIO) and not loaded.training
+    x = torch.randint(0, 256, (2, 16, 16, 3), dtype=torch.uint8)
+    torch.testing.assert_close(loaded(x), model(x))
+
+
+def test_unknown_task_is_a_value_error():
+    with pytest.raises(ValueError, match="unknown task 'segmentation'"):
+        config_from_dict({"task": "segmentation"})
