@@ -15,6 +15,20 @@ from einops import rearrange
 from torch import nn
 
 
+def attention_mask(pad_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """pad_mask: (B, M), True where padded -> SDPA boolean mask (B, 1, 1, M), True = attend."""
+    if pad_mask is None:
+        return None
+    return ~pad_mask[:, None, None, :]
+
+
+def validate_chunk_size(chunk_size: int | None) -> int | None:
+    """``None`` (no chunking) or a positive int; anything else is a ValueError."""
+    if chunk_size is not None and (isinstance(chunk_size, bool) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be None or >= 1, got {chunk_size!r}")
+    return chunk_size
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention with separate query/key and value channel counts.
 
@@ -55,12 +69,28 @@ class MultiHeadAttention(nn.Module):
         self, x_q: torch.Tensor, x_kv: torch.Tensor, pad_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """x_q: (B, N, Cq), x_kv: (B, M, Ckv), pad_mask: (B, M) True where padded -> (B, N, Co)."""
-        q = rearrange(self.q_proj(x_q), "b n (h c) -> b h n c", h=self.num_heads)
+        k, v = self.project_kv(x_kv)
+        return self.attend(x_q, k, v, attention_mask(pad_mask))
+
+    def project_kv(self, x_kv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x_kv: (B, M, Ckv) -> keys (B, H, M, Cqk/H) and values (B, H, M, Cv/H).
+
+        Split from ``attend`` so callers can project the keys/values once and reuse them for
+        several query chunks (or several applications of a weight-shared layer).
+        """
         k = rearrange(self.k_proj(x_kv), "b m (h c) -> b h m c", h=self.num_heads)
         v = rearrange(self.v_proj(x_kv), "b m (h c) -> b h m c", h=self.num_heads)
-        attn_mask = None
-        if pad_mask is not None:
-            attn_mask = ~pad_mask[:, None, None, :]  # (B, 1, 1, M), True = attend
+        return k, v
+
+    def attend(
+        self,
+        x_q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x_q: (B, N, Cq), k/v from ``project_kv``, attn_mask: (B, 1, 1, M) -> (B, N, Co)."""
+        q = rearrange(self.q_proj(x_q), "b n (h c) -> b h n c", h=self.num_heads)
         o = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )  # (B, H, N, Cv/H)
@@ -85,6 +115,14 @@ class CrossAttentionLayer(nn.Module):
 
     ``query_residual=False`` drops the residual around the attention, as Perceiver IO's
     decoders do when the query carries no information worth keeping.
+
+    ``chunk_size`` bounds memory for very many queries (a decoder with hundreds of thousands
+    of output positions): the keys/values are projected once, then the queries go through
+    attention and MLP in chunks of at most ``chunk_size`` positions. Every query is processed
+    independently of the others, so the result equals the unchunked one. It may be set after
+    construction (e.g. only for inference) and is validated on assignment. In training,
+    autograd still keeps every chunk's activations; chunking bounds the peak of one
+    attention/MLP call, not the saved graph.
     """
 
     def __init__(
@@ -97,6 +135,7 @@ class CrossAttentionLayer(nn.Module):
         widening_factor: int = 1,
         dropout: float = 0.0,
         query_residual: bool = True,
+        chunk_size: int | None = None,
     ) -> None:
         super().__init__()
         self.q_norm = nn.LayerNorm(num_q_input_channels)
@@ -111,12 +150,48 @@ class CrossAttentionLayer(nn.Module):
         )
         self.query_residual = query_residual
         self.mlp = MLP(num_q_input_channels, widening_factor, dropout)
+        self.chunk_size = chunk_size
+
+    @property
+    def chunk_size(self) -> int | None:
+        return self._chunk_size
+
+    @chunk_size.setter
+    def chunk_size(self, value: int | None) -> None:
+        self._chunk_size = validate_chunk_size(value)
 
     def forward(
         self, x_q: torch.Tensor, x_kv: torch.Tensor, pad_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """x_q: (B, N, Cq), x_kv: (B, M, Ckv) -> (B, N, Cq)."""
-        attended = self.attention(self.q_norm(x_q), self.kv_norm(x_kv), pad_mask)
+        """x_q: (B, N, Cq), x_kv: (B, M, Ckv), pad_mask: (B, M) True where padded -> (B, N, Cq)."""
+        k, v = self.project_kv(x_kv)
+        return self.attend(x_q, k, v, attention_mask(pad_mask))
+
+    def project_kv(self, x_kv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x_kv: (B, M, Ckv) -> normalised, projected keys and values, each (B, H, M, C/H)."""
+        return self.attention.project_kv(self.kv_norm(x_kv))
+
+    def attend(
+        self,
+        x_q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x_q: (B, N, Cq), k/v from ``project_kv``, attn_mask: (B, 1, 1, M) -> (B, N, Cq)."""
+        if self.chunk_size is None or x_q.shape[1] <= self.chunk_size:
+            return self._attend_queries(x_q, k, v, attn_mask)
+        chunks = x_q.split(self.chunk_size, dim=1)  # each (B, <=chunk_size, Cq)
+        return torch.cat([self._attend_queries(c, k, v, attn_mask) for c in chunks], dim=1)
+
+    def _attend_queries(
+        self,
+        x_q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        attn_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        attended = self.attention.attend(self.q_norm(x_q), k, v, attn_mask)  # (B, N, Cq)
         x = x_q + attended if self.query_residual else attended
         return x + self.mlp(x)
 

@@ -33,6 +33,10 @@ class EncoderConfig(StrictModel):
     cross_attention_widening_factor: int = Field(1, ge=1)
     self_attention_widening_factor: int = Field(1, ge=1)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    activation_checkpointing: bool = Field(
+        False,
+        description="recompute the cross-attention and latent layers in backward to save memory",
+    )
 
     @model_validator(mode="after")
     def _heads_divide_channels(self) -> EncoderConfig:
@@ -63,8 +67,16 @@ class ClassificationDecoderConfig(StrictModel):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
 
 
+ImagePreprocessing = Literal["pixels", "conv1x1", "patches", "conv"]
+
+
 class ImageClassifierConfig(StrictModel):
-    """Perceiver IO image classifier: pixels + 2D Fourier features -> class logits."""
+    """Perceiver IO image classifier: preprocessed image + 2D Fourier features -> class logits.
+
+    ``preprocessing`` picks the input adapter (``perceiver.adapters``): ``pixels`` (every
+    pixel is an input position), ``conv1x1`` (learned 1x1 conv per pixel), ``patches``
+    (space-to-depth of ``patch_size`` patches) or ``conv`` (conv 7x7/2 + max-pool 3x3/2).
+    """
 
     task: Literal["image_classification"] = "image_classification"
     image_shape: tuple[int, int, int] = Field(
@@ -72,6 +84,16 @@ class ImageClassifierConfig(StrictModel):
     )
     num_classes: int = Field(..., ge=2)
     num_frequency_bands: int = Field(32, ge=1, description="Fourier bands per image axis")
+    preprocessing: ImagePreprocessing = Field(
+        "pixels", description="input adapter: pixels, conv1x1, patches or conv"
+    )
+    patch_size: int = Field(4, ge=1, description="patch side for preprocessing=patches")
+    num_preprocessing_channels: int | None = Field(
+        None,
+        ge=1,
+        description="channels after conv1x1 (default 256) or conv (default 64), or the "
+        "projection width of patches (default: none, p*p*C raw channels)",
+    )
     encoder: EncoderConfig = EncoderConfig()
     decoder: ClassificationDecoderConfig = ClassificationDecoderConfig()
 
@@ -79,4 +101,21 @@ class ImageClassifierConfig(StrictModel):
     def _positive_shape(self) -> ImageClassifierConfig:
         if min(self.image_shape) < 1:
             raise ValueError(f"image_shape must be positive, got {self.image_shape}")
+        return self
+
+    @model_validator(mode="after")
+    def _preprocessing_fits(self) -> ImageClassifierConfig:
+        height, width, _ = self.image_shape
+        if self.preprocessing == "patches" and (
+            height % self.patch_size or width % self.patch_size
+        ):
+            raise ValueError(
+                f"patch_size={self.patch_size} must divide the image height {height} and "
+                f"width {width}"
+            )
+        if self.preprocessing == "pixels" and self.num_preprocessing_channels is not None:
+            raise ValueError(
+                f"num_preprocessing_channels={self.num_preprocessing_channels} does not apply "
+                "to preprocessing='pixels'"
+            )
         return self

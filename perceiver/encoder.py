@@ -3,6 +3,10 @@
 The latent self-attention block is applied ``num_self_attention_blocks`` times with the same
 weights (the papers' weight sharing across blocks), so depth costs compute, not parameters.
 Cost is O(M * L) for the cross-attention over M inputs and O(L^2) per latent layer.
+
+``activation_checkpointing=True`` recomputes the input cross-attention layer and each latent
+self-attention layer in backward instead of storing their activations (training only); the
+outputs and gradients are unchanged.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from torch import nn
 
 from perceiver.adapters.base import InputAdapter
 from perceiver.attention import CrossAttentionLayer, SelfAttentionBlock
+from perceiver.checkpointing import maybe_checkpoint
 
 
 class PerceiverEncoder(nn.Module):
@@ -31,6 +36,7 @@ class PerceiverEncoder(nn.Module):
         num_cross_attention_qk_channels: int | None = None,
         num_cross_attention_v_channels: int | None = None,
         dropout: float = 0.0,
+        activation_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         if num_self_attention_blocks < 1:
@@ -39,6 +45,7 @@ class PerceiverEncoder(nn.Module):
             )
         self.input_adapter = input_adapter
         self.num_self_attention_blocks = num_self_attention_blocks
+        self.activation_checkpointing = activation_checkpointing
         self.latents = nn.Parameter(torch.empty(num_latents, num_latent_channels))
         nn.init.trunc_normal_(self.latents, std=0.02, a=-0.04, b=0.04)
         self.cross_attention = CrossAttentionLayer(
@@ -59,9 +66,14 @@ class PerceiverEncoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: the adapter's raw input, pad_mask: (B, M) True where padded -> (B, L, C)."""
+        checkpointed = self.activation_checkpointing and self.training
         inputs = self.input_adapter(x)  # (B, M, C_in)
         latents = self.latents.unsqueeze(0).expand(inputs.shape[0], -1, -1)  # (B, L, C)
-        latents = self.cross_attention(latents, inputs, pad_mask)  # (B, L, C)
+        latents = maybe_checkpoint(
+            self.cross_attention, latents, inputs, pad_mask, enabled=checkpointed
+        )  # (B, L, C)
         for _ in range(self.num_self_attention_blocks):  # shared weights across blocks
-            latents = self.self_attention(latents)
+            for layer in self.self_attention:
+                latents = maybe_checkpoint(layer, latents, enabled=checkpointed)  # (B, L, C)
         return latents

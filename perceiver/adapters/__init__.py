@@ -1,6 +1,22 @@
 """Input adapters: turn one modality's raw tensor into a (B, M, C) array of input positions."""
 
+from perceiver.adapters.audio import AudioInputAdapter
 from perceiver.adapters.base import InputAdapter
-from perceiver.adapters.image import ImageInputAdapter
+from perceiver.adapters.image import ImageAdapterBase, ImageInputAdapter
+from perceiver.adapters.image_variants import (
+    Conv1x1ImageInputAdapter,
+    ConvImageInputAdapter,
+    PatchImageInputAdapter,
+)
+from perceiver.adapters.video import VideoInputAdapter
 
-__all__ = ["ImageInputAdapter", "InputAdapter"]
+__all__ = [
+    "AudioInputAdapter",
+    "Conv1x1ImageInputAdapter",
+    "ConvImageInputAdapter",
+    "ImageAdapterBase",
+    "ImageInputAdapter",
+    "InputAdapter",
+    "PatchImageInputAdapter",
+    "VideoInputAdapter",
+]
