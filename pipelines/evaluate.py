@@ -4,7 +4,7 @@ The model is loaded from MLflow (the very artefact that will be registered), by 
 actor, and applied to the split with ``map_batches``; only per-row predictions come back.
 Metrics: ``val_top1``, ``val_top5`` (when there are more than 5 classes, else equal to 1.0
 by definition and still reported), ``val_loss`` (mean cross-entropy), per-class accuracy,
-and a confusion matrix picture as an MLflow artefact.
+a confusion matrix picture and a grid of sample predictions as MLflow artefacts.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ class BatchPredictor:
         import torch.nn.functional as F
 
         with torch.no_grad():
-            logits = self.model(torch.from_numpy(batch["image"]))  # (B, num_classes)
+            images = torch.from_numpy(np.array(batch["image"]))  # (B, H, W, 3) uint8, writable
+            logits = self.model(images)  # (B, num_classes)
             labels = torch.from_numpy(batch["label"]).long()
             loss = F.cross_entropy(logits, labels, reduction="none")
             k = min(5, logits.shape[-1])
@@ -71,14 +72,56 @@ def confusion_png(confusion: np.ndarray, classes: list[str], title: str) -> byte
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
     if n <= 30:
+        dark = confusion.max() / 2
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, str(int(confusion[i, j])), ha="center", va="center", fontsize=7)
+                value = int(confusion[i, j])
+                color = "white" if value > dark else "black"
+                ax.text(j, i, str(value), ha="center", va="center", fontsize=7, color=color)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
+
+
+def predictions_png(
+    images: np.ndarray, labels: np.ndarray, preds: np.ndarray, classes: list[str]
+) -> bytes:
+    """A grid of images titled 'pred / true', wrong predictions in red."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    cols = min(4, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.4 * rows), dpi=80, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, label, pred in zip(axes.flat, images, labels, preds, strict=False):
+        ax.imshow(image)
+        ok = int(label) == int(pred)
+        ax.set_title(
+            f"{classes[int(pred)]}\n(true {classes[int(label)]})",
+            fontsize=7,
+            color="black" if ok else "red",
+        )
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def sample_predictions(
+    ds: Any, model_uri: str, tracking_uri: str, count: int = 12
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First ``count`` rows of ``ds`` with the model's predictions (scored in the driver)."""
+    batch = ds.take_batch(count, batch_format="numpy")
+    out = BatchPredictor(model_uri, tracking_uri)(batch)
+    return batch["image"], batch["label"], out["pred"]
 
 
 def summarise(rows: dict[str, np.ndarray], num_classes: int, prefix: str) -> EvalResult:
@@ -101,6 +144,7 @@ def evaluate(
 ) -> EvalResult:
     """Score the run's logged model on ``split`` (default ``data.val_split``); log to the run."""
     from mlflow import MlflowClient
+    from ray.data import ActorPoolStrategy
 
     from pipelines.train import split_dataset
 
@@ -112,7 +156,7 @@ def evaluate(
         BatchPredictor,
         fn_constructor_kwargs={"model_uri": model_uri, "tracking_uri": tracking_uri},
         batch_size=cfg.evaluate.batch_size,
-        concurrency=1,
+        compute=ActorPoolStrategy(size=1),
         num_cpus=1,
     )
     rows: dict[str, Any] = {k: [] for k in ("label", "pred", "top5_hit", "loss")}
@@ -133,4 +177,7 @@ def evaluate(
         f"{split}: top-1 {result.metrics[f'{prefix}_top1']:.3f}",
     )
     log_artifact_bytes(tracking_uri, run_id, f"confusion_{split}.png", png)
+    images, labels, preds = sample_predictions(ds, model_uri, tracking_uri)
+    grid = predictions_png(images, labels, preds, classes)
+    log_artifact_bytes(tracking_uri, run_id, f"predictions_{split}.png", grid)
     return result

@@ -56,7 +56,7 @@ def test_demo_chain_ends_with_a_champion(mlflow_server, tmp_path, ray_cluster, c
     assert {"train_step_loss", "train_loss", "val_top1", "val_top5", "val_loss"} <= set(
         run.data.metrics
     )
-    assert {"confusion_val.png", "train_loss.png", "config.yaml"} <= {
+    assert {"confusion_val.png", "predictions_val.png", "train_loss.png", "config.yaml"} <= {
         a.path for a in client.list_artifacts(summary.run_id)
     }
     assert summary.promotion is not None and summary.promotion.promoted
