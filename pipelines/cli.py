@@ -67,28 +67,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "sample-data",
         help="write a small dataset in a real on-disk layout",
-        description="Write a small dataset in the ImageNet folder layout with real JPEG/PNG "
-        "files, including grayscale, CMYK, progressive and palette images and two broken files.",
+        description="image: write a small dataset in the ImageNet folder layout with real "
+        "JPEG/PNG files, including grayscale, CMYK, progressive and palette images and two "
+        "broken files. audio: write a small AudioSet layout (segment CSVs, "
+        "class_labels_indices.csv) with real WAV/FLAC/MP3 files, a truncated and an empty "
+        "file, a CSV row without a file, a row with an unknown label and an unlisted file.",
     )
-    p.add_argument("--modality", choices=["image"], default="image")
+    p.add_argument("--modality", choices=["image", "audio"], default="image")
     p.add_argument("--out", type=Path, required=True, help="folder to create")
-    p.add_argument("--classes", type=int, default=5)
-    p.add_argument("--train-per-class", type=int, default=24)
-    p.add_argument("--val-per-class", type=int, default=8)
+    p.add_argument("--classes", type=int, default=5, help="image only")
+    p.add_argument("--train-per-class", type=int, default=24, help="image only")
+    p.add_argument("--val-per-class", type=int, default=8, help="image only")
     p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser(
         "preprocess",
         help="decode raw media into Parquet shards (Ray Data job)",
-        description="Decode an ImageNet-layout folder (<input>/{train,val}/<wnid>/*.JPEG) into "
-        "Parquet shards of 224x224x3 uint8 images with labels, a manifest.json and a "
-        "quarantine/ table of files that failed, with reasons. Policy: docs/data-format.md.",
+        description="image: decode an ImageNet-layout folder (<input>/{train,val}/<wnid>/*.JPEG) "
+        "into Parquet shards of 224x224x3 uint8 images with labels. audio: decode an AudioSet "
+        "layout (segment CSVs, class_labels_indices.csv, .wav/.flac/.mp3 named by YTID) into "
+        "shards of mono 48 kHz float32 windows with multi-hot labels. Both write a "
+        "manifest.json and a quarantine/ table of inputs that failed, with reasons. "
+        "Policy: docs/data-format.md.",
     )
-    p.add_argument("--modality", choices=["image"], default="image")
+    p.add_argument("--modality", choices=["image", "audio"], default="image")
     p.add_argument("--input", type=Path, required=True, help="raw dataset root")
     p.add_argument("--output", type=Path, required=True, help="shards folder to write")
-    p.add_argument("--resize-to", type=int, default=224, help="shorter side after resize")
-    p.add_argument("--crop-size", type=int, default=224, help="center crop side")
+    p.add_argument("--resize-to", type=int, default=224, help="image: shorter side after resize")
+    p.add_argument("--crop-size", type=int, default=224, help="image: center crop side")
+    p.add_argument(
+        "--window-samples",
+        type=int,
+        default=61_440,
+        help="audio: samples per row at 48 kHz (default 61440 = 1.28 s)",
+    )
     p.add_argument("--rows-per-shard", type=int, default=256)
     p.add_argument(
         "--overwrite",
@@ -169,6 +181,16 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         run_demo(args.out, args.overrides)
         return 0
+    if cmd == "sample-data" and args.modality == "audio":
+        from preprocessing.sample_data_audio import write_audioset_sample
+
+        ads = write_audioset_sample(args.out, seed=args.seed)
+        mp3 = "with" if ads.mp3 else "without (this PyAV cannot encode MP3)"
+        print(
+            f"wrote {len(ads.formats)} audio files {mp3} MP3 and the CSVs under {ads.root}; "
+            f"{len(ads.rows)} clips should become rows; broken on purpose: {ads.broken}"
+        )
+        return 0
     if cmd == "sample-data":
         from preprocessing.sample_data import write_imagenet_sample
 
@@ -179,14 +201,26 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if cmd == "preprocess":
         from pipelines.cluster import init_ray
-        from preprocessing.config import ImagePreprocessConfig
-        from preprocessing.job import preprocess_images
+        from preprocessing.config import AudioPreprocessConfig, ImagePreprocessConfig
 
-        pcfg = ImagePreprocessConfig(
-            resize_to=args.resize_to, crop_size=args.crop_size, rows_per_shard=args.rows_per_shard
-        )
-        init_ray()
-        m = preprocess_images(args.input, args.output, pcfg, overwrite=args.overwrite)
+        if args.modality == "audio":
+            from preprocessing.audio_job import preprocess_audio
+
+            acfg = AudioPreprocessConfig(
+                window_samples=args.window_samples, rows_per_shard=args.rows_per_shard
+            )
+            init_ray()
+            m = preprocess_audio(args.input, args.output, acfg, overwrite=args.overwrite)
+        else:
+            from preprocessing.job import preprocess_images
+
+            pcfg = ImagePreprocessConfig(
+                resize_to=args.resize_to,
+                crop_size=args.crop_size,
+                rows_per_shard=args.rows_per_shard,
+            )
+            init_ray()
+            m = preprocess_images(args.input, args.output, pcfg, overwrite=args.overwrite)
         print(
             json.dumps(
                 {

@@ -31,7 +31,33 @@ class ImagePreprocessConfig(BaseModel):
 
     def config_hash(self) -> str:
         """Stable hash of everything that changes the rows (not of ``rows_per_shard``)."""
-        payload = self.model_dump(exclude={"rows_per_shard"})
-        payload["format_version"] = FORMAT_VERSION
-        blob = json.dumps(payload, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return _rows_hash(self)
+
+
+class AudioPreprocessConfig(BaseModel):
+    """How raw audio becomes rows (see ``preprocessing.audio`` for the exact policy)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    modality: Literal["audio"] = "audio"
+    sample_rate: int = Field(48_000, ge=1, description="output sample rate, in Hz")
+    window_samples: int = Field(
+        61_440, ge=1, description="samples per row at sample_rate (61,440 = 1.28 s at 48 kHz)"
+    )
+    crop: Literal["center", "start"] = Field(
+        "center",
+        description="which window of a longer clip a row keeps; a shorter clip is zero-padded "
+        "at the end",
+    )
+    rows_per_shard: int = Field(256, ge=1, description="target rows per Parquet shard")
+
+    def config_hash(self) -> str:
+        """Stable hash of everything that changes the rows (not of ``rows_per_shard``)."""
+        return _rows_hash(self)
+
+
+def _rows_hash(config: BaseModel) -> str:
+    payload = config.model_dump(exclude={"rows_per_shard"})
+    payload["format_version"] = FORMAT_VERSION
+    blob = json.dumps(payload, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -25,17 +25,14 @@ import io
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from preprocessing.records import DecodeError
+
 SUPPORTED_FORMATS = ("JPEG", "PNG")
 SUPPORTED_EXTENSIONS = (".jpeg", ".jpg", ".png")
 
 
-class ImageDecodeError(Exception):
-    """A file that cannot become a row; ``stage`` names where it failed."""
-
-    def __init__(self, stage: str, reason: str) -> None:
-        super().__init__(f"{stage}: {reason}")
-        self.stage = stage
-        self.reason = reason
+class ImageDecodeError(DecodeError):
+    """An image file that cannot become a row; ``stage`` names where it failed."""
 
 
 def resized_size(width: int, height: int, resize_to: int) -> tuple[int, int]:

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+class ScanItem(Protocol):
+    """What the generic job needs of a labelled input: where it is and which split it feeds."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def split(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -14,8 +28,23 @@ class InputFile:
     wnid: str
     label: int
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    """One AudioSet segment matched to its file: the YTID and the class indices of its labels."""
+
+    source: str
+    split: str
+    ytid: str
+    label_indices: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["label_indices"] = list(self.label_indices)
+        return d
 
 
 @dataclass(frozen=True)
@@ -28,3 +57,25 @@ class Rejected:
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What a layout scan hands to the job: labelled inputs, scan-stage rejects, label map."""
+
+    items: Sequence[ScanItem] = field(default_factory=list)  # e.g. InputFile, AudioClip
+    rejected: list[Rejected] = field(default_factory=list)
+    label_map: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def inputs_seen(self) -> int:
+        return len(self.items) + len(self.rejected)
+
+
+class DecodeError(Exception):
+    """A file that cannot become a row; ``stage`` names where it failed (e.g. ``decode``)."""
+
+    def __init__(self, stage: str, reason: str) -> None:
+        super().__init__(f"{stage}: {reason}")
+        self.stage = stage
+        self.reason = reason

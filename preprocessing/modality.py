@@ -1,0 +1,79 @@
+"""What a modality plugs into the generic preprocessing job (``preprocessing.engine``).
+
+A modality is a scan result (labelled inputs, scan-stage rejects, label map; see
+``preprocessing.records.ScanResult``), plus this ``ModalitySpec``: a per-file decode function
+that turns the file's bytes and its scan record into the row's columns, and the shard schema.
+The job adds the two columns every shard has, ``source`` and ``key``, itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from preprocessing.shards import tensor_column
+
+# bytes of the file, its scan record (``ScanItem.to_dict()``) -> the row's columns other than
+# ``source`` and ``key``; raises ``preprocessing.records.DecodeError`` for a file to quarantine.
+RowDecoder = Callable[[bytes, Mapping[str, Any]], dict[str, Any]]
+
+COMMON_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
+    ("source", pa.string(), "string (path relative to the input root)"),
+    ("key", pa.string(), "string (sha256 of the source file's bytes)"),
+)
+
+
+class JobConfig(Protocol):
+    """The part of a preprocessing config (a pydantic model) that the generic job uses."""
+
+    @property
+    def rows_per_shard(self) -> int: ...
+
+    def config_hash(self) -> str: ...
+
+    def model_dump(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    """A modality's plug-in for the generic job. Must pickle: it is shipped to Ray tasks."""
+
+    name: str  # the manifest's ``modality``
+    splits: tuple[str, ...]  # split folders shards may be written to
+    columns: pa.Schema  # the decoded columns, in order; fixed-shape tensors for arrays
+    columns_doc: dict[str, str]  # column -> human-readable type, for the manifest's ``schema``
+    decode: RowDecoder
+    label_source: str  # what defines the label map, named in the "it changed" error
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The full shard schema: the decoded columns, then ``source`` and ``key``."""
+        return pa.schema([*self.columns, *((n, t) for n, t, _ in COMMON_COLUMNS)])
+
+    @property
+    def schema_doc(self) -> dict[str, str]:
+        return {**self.columns_doc, **{n: doc for n, _, doc in COMMON_COLUMNS}}
+
+
+def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Rows (column -> value) -> a table of ``schema``; tensor columns are stacked arrays."""
+    arrays: list[pa.Array] = []
+    for f in schema:
+        values = [row[f.name] for row in rows]
+        if isinstance(f.type, pa.FixedShapeTensorType):
+            batch = np.stack(values)
+            want = np.dtype(f.type.value_type.to_pandas_dtype())
+            shape = tuple(f.type.shape)
+            if batch.dtype != want or batch.shape[1:] != shape:
+                raise TypeError(
+                    f"column {f.name!r}: decoder returned {batch.dtype} {batch.shape[1:]}, "
+                    f"schema says {want} {shape}"
+                )
+            arrays.append(tensor_column(batch))
+        else:
+            arrays.append(pa.array(values, f.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
