@@ -7,6 +7,10 @@ Cost is O(M * L) for the cross-attention over M inputs and O(L^2) per latent lay
 ``activation_checkpointing=True`` recomputes the input cross-attention layer and each latent
 self-attention layer in backward instead of storing their activations (training only); the
 outputs and gradients are unchanged.
+
+``num_self_attention_qk_channels`` / ``num_self_attention_v_channels`` set the latent layers'
+query/key and value widths (default: the latent width); ``query_residual=False`` drops the
+residual around the input cross-attention (Hugging Face's ``use_query_residual``).
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ class PerceiverEncoder(nn.Module):
         num_cross_attention_v_channels: int | None = None,
         dropout: float = 0.0,
         activation_checkpointing: bool = False,
+        num_self_attention_qk_channels: int | None = None,
+        num_self_attention_v_channels: int | None = None,
+        query_residual: bool = True,
     ) -> None:
         super().__init__()
         if num_self_attention_blocks < 1:
@@ -56,19 +63,28 @@ class PerceiverEncoder(nn.Module):
             num_v_channels=num_cross_attention_v_channels,
             widening_factor=cross_attention_widening_factor,
             dropout=dropout,
+            query_residual=query_residual,
         )
         self.self_attention = SelfAttentionBlock(
             num_layers=num_self_attention_layers_per_block,
             num_heads=num_self_attention_heads,
             num_channels=num_latent_channels,
+            num_qk_channels=num_self_attention_qk_channels,
+            num_v_channels=num_self_attention_v_channels,
             widening_factor=self_attention_widening_factor,
             dropout=dropout,
         )
 
     def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
         """x: the adapter's raw input, pad_mask: (B, M) True where padded -> (B, L, C)."""
+        return self.encode(self.input_adapter(x), pad_mask)
+
+    def encode(self, inputs: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """inputs: the adapter's output (B, M, C_in), pad_mask: (B, M) -> latents (B, L, C).
+
+        For models that use the adapted inputs again (e.g. as decoder queries).
+        """
         checkpointed = self.activation_checkpointing and self.training
-        inputs = self.input_adapter(x)  # (B, M, C_in)
         latents = self.latents.unsqueeze(0).expand(inputs.shape[0], -1, -1)  # (B, L, C)
         latents = maybe_checkpoint(
             self.cross_attention, latents, inputs, pad_mask, enabled=checkpointed

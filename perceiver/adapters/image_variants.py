@@ -9,7 +9,9 @@ concatenates 2D Fourier features of the resulting position grid:
 - ``conv``: conv 7x7 stride 2 (+ BatchNorm + ReLU) then max-pool 3x3 stride 2, the paper's
   ``conv`` variant: a 224x224 image becomes a 56x56 grid of 64-channel positions.
 
-All three normalise the image exactly as ``ImageInputAdapter`` does.
+All three normalise the image exactly as ``ImageInputAdapter`` does and take the same
+``channels_first``, ``max_resolution`` and ``position_encoding`` options (see
+``ImageAdapterBase`` and ``grid_position_encoding``).
 """
 
 from __future__ import annotations
@@ -20,8 +22,13 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from perceiver.adapters.image import IMAGENET_MEAN, IMAGENET_STD, ImageAdapterBase
-from perceiver.position import FourierPositionEncoding
+from perceiver.adapters.image import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ImageAdapterBase,
+    grid_position_encoding,
+)
+from perceiver.position import PositionEncoding
 
 
 class Conv1x1ImageInputAdapter(ImageAdapterBase):
@@ -34,17 +41,22 @@ class Conv1x1ImageInputAdapter(ImageAdapterBase):
     def __init__(
         self,
         image_shape: Sequence[int],
-        num_frequency_bands: int,
+        num_frequency_bands: int | None,
         num_output_channels: int = 256,
-        mean: Sequence[float] = IMAGENET_MEAN,
-        std: Sequence[float] = IMAGENET_STD,
+        mean: Sequence[float] | None = IMAGENET_MEAN,
+        std: Sequence[float] | None = IMAGENET_STD,
+        channels_first: bool = False,
+        max_resolution: Sequence[int] | None = None,
+        position_encoding: PositionEncoding | None = None,
     ) -> None:
-        super().__init__(image_shape, mean, std)
+        super().__init__(image_shape, mean, std, channels_first)
         if num_output_channels < 1:
             raise ValueError(f"num_output_channels must be >= 1, got {num_output_channels}")
         height, width, channels = self.image_shape
         self.conv1x1 = nn.Linear(channels, num_output_channels)
-        self.position_encoding = FourierPositionEncoding((height, width), num_frequency_bands)
+        self.position_encoding = grid_position_encoding(
+            (height, width), num_frequency_bands, max_resolution, position_encoding
+        )
         self.num_input_channels = num_output_channels + self.position_encoding.num_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -67,12 +79,15 @@ class PatchImageInputAdapter(ImageAdapterBase):
         self,
         image_shape: Sequence[int],
         patch_size: int,
-        num_frequency_bands: int,
+        num_frequency_bands: int | None,
         num_output_channels: int | None = None,
-        mean: Sequence[float] = IMAGENET_MEAN,
-        std: Sequence[float] = IMAGENET_STD,
+        mean: Sequence[float] | None = IMAGENET_MEAN,
+        std: Sequence[float] | None = IMAGENET_STD,
+        channels_first: bool = False,
+        max_resolution: Sequence[int] | None = None,
+        position_encoding: PositionEncoding | None = None,
     ) -> None:
-        super().__init__(image_shape, mean, std)
+        super().__init__(image_shape, mean, std, channels_first)
         height, width, channels = self.image_shape
         if patch_size < 1 or height % patch_size or width % patch_size:
             raise ValueError(
@@ -87,7 +102,9 @@ class PatchImageInputAdapter(ImageAdapterBase):
         self.projection = (
             nn.Linear(patch_channels, num_output_channels) if num_output_channels else None
         )
-        self.position_encoding = FourierPositionEncoding(self.grid_shape, num_frequency_bands)
+        self.position_encoding = grid_position_encoding(
+            self.grid_shape, num_frequency_bands, max_resolution, position_encoding
+        )
         self.num_input_channels = (
             num_output_channels or patch_channels
         ) + self.position_encoding.num_channels
@@ -103,9 +120,9 @@ class PatchImageInputAdapter(ImageAdapterBase):
         return torch.cat([x, pos.to(x.dtype)], dim=-1)
 
 
-def _same_downsampled(size: int) -> int:
-    """Output length of the stride-2 conv 7x7 (padding 3) or pool 3x3 (padding 1): ceil(size/2)."""
-    return (size + 1) // 2
+def _downsampled(size: int, kernel: int, padding: int) -> int:
+    """Output length of a stride-2 conv or pool; ceil(size/2) for conv 7/3 and pool 3/1."""
+    return (size + 2 * padding - kernel) // 2 + 1
 
 
 class ConvImageInputAdapter(ImageAdapterBase):
@@ -117,37 +134,52 @@ class ConvImageInputAdapter(ImageAdapterBase):
     where TensorFlow pads one more pixel at the end. Fourier features are over the
     downsampled grid.
     ``use_batchnorm=False`` gives the conv a bias instead of a BatchNorm, which keeps every
-    image's output independent of the rest of the batch in training too.
+    image's output independent of the rest of the batch in training too. ``pool_padding=0``
+    pools without padding, as Hugging Face's ``Conv2DDownsample`` does (a 32x32 image gives
+    a 7x7 grid instead of 8x8).
     """
 
     def __init__(
         self,
         image_shape: Sequence[int],
-        num_frequency_bands: int,
+        num_frequency_bands: int | None,
         num_output_channels: int = 64,
         use_batchnorm: bool = True,
-        mean: Sequence[float] = IMAGENET_MEAN,
-        std: Sequence[float] = IMAGENET_STD,
+        pool_padding: int = 1,
+        mean: Sequence[float] | None = IMAGENET_MEAN,
+        std: Sequence[float] | None = IMAGENET_STD,
+        channels_first: bool = False,
+        max_resolution: Sequence[int] | None = None,
+        position_encoding: PositionEncoding | None = None,
     ) -> None:
-        super().__init__(image_shape, mean, std)
+        super().__init__(image_shape, mean, std, channels_first)
         if num_output_channels < 1:
             raise ValueError(f"num_output_channels must be >= 1, got {num_output_channels}")
+        if pool_padding not in (0, 1):
+            raise ValueError(f"pool_padding must be 0 or 1, got {pool_padding}")
         height, width, channels = self.image_shape
         self.conv = nn.Conv2d(
             channels, num_output_channels, 7, stride=2, padding=3, bias=not use_batchnorm
         )
         self.norm = nn.BatchNorm2d(num_output_channels) if use_batchnorm else nn.Identity()
         self.activation = nn.ReLU()
-        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.grid_shape = (
-            _same_downsampled(_same_downsampled(height)),
-            _same_downsampled(_same_downsampled(width)),
+        self.pool = nn.MaxPool2d(3, stride=2, padding=pool_padding)
+        grid_height, grid_width = (
+            _downsampled(_downsampled(size, 7, 3), 3, pool_padding) for size in (height, width)
         )
-        self.position_encoding = FourierPositionEncoding(self.grid_shape, num_frequency_bands)
+        if min(grid_height, grid_width) < 1:
+            raise ValueError(
+                f"image_shape={self.image_shape} is too small for conv 7x7/2 + pool 3x3/2 "
+                f"with pool_padding={pool_padding}"
+            )
+        self.grid_shape = (grid_height, grid_width)
+        self.position_encoding = grid_position_encoding(
+            self.grid_shape, num_frequency_bands, max_resolution, position_encoding
+        )
         self.num_input_channels = num_output_channels + self.position_encoding.num_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, H, W, C) -> (B, H'*W', C_out + P), H' = ceil(H/4), W' = ceil(W/4)."""
+        """x: (B, H, W, C) -> (B, H'*W', C_out + P); H' = ceil(H/4), W' = ceil(W/4) if padded."""
         x = rearrange(self.normalize(x), "b h w c -> b c h w")  # (B, C, H, W)
         x = self.activation(self.norm(self.conv(x)))  # (B, C_out, ceil(H/2), ceil(W/2))
         x = self.pool(x)  # (B, C_out, H', W')

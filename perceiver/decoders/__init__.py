@@ -2,5 +2,7 @@
 
 from perceiver.decoders.basic import BasicDecoder
 from perceiver.decoders.classification import ClassificationDecoder
+from perceiver.decoders.input_query import InputQueryDecoder
+from perceiver.decoders.tied_embedding import TiedEmbeddingHead
 
-__all__ = ["BasicDecoder", "ClassificationDecoder"]
+__all__ = ["BasicDecoder", "ClassificationDecoder", "InputQueryDecoder", "TiedEmbeddingHead"]

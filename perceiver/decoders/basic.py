@@ -12,6 +12,10 @@ per-token predictions). The output positions form an index grid ``output_index_s
 
 All queries cross-attend to the latents independently, so ``chunk_size`` processes them in
 chunks and keeps memory bounded for hundreds of thousands of output positions.
+
+The output head defaults to a linear map of the query width to ``num_output_channels``; an
+injected ``head`` (any (B, N, C_q) -> (B, N, num_output_channels) module, e.g. a
+``TiedEmbeddingHead`` for masked language modelling) replaces it.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class BasicDecoder(nn.Module):
         query_residual: bool = False,
         dropout: float = 0.0,
         chunk_size: int | None = None,
+        head: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if num_output_channels < 1:
@@ -110,7 +115,7 @@ class BasicDecoder(nn.Module):
             query_residual=query_residual,
             chunk_size=chunk_size,
         )
-        self.head = nn.Linear(num_query_channels, num_output_channels)
+        self.head = head if head is not None else nn.Linear(num_query_channels, num_output_channels)
 
     @property
     def chunk_size(self) -> int | None:
