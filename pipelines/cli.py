@@ -71,9 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         "JPEG/PNG files, including grayscale, CMYK, progressive and palette images and two "
         "broken files. audio: write a small AudioSet layout (segment CSVs, "
         "class_labels_indices.csv) with real WAV/FLAC/MP3 files, a truncated and an empty "
-        "file, a CSV row without a file, a row with an unknown label and an unlisted file.",
+        "file, a CSV row without a file, a row with an unknown label and an unlisted file. "
+        "video: class folders of tiny clips (H.264 in MP4 and MKV, MPEG-4 in AVI), a "
+        "truncated, an empty and a text '.mp4' file. kinetics: the Kinetics-700-2020 layout "
+        "(train.csv, validate.csv, <split>/<label>/<id>_<start>_<end>.mp4) with AAC audio, a "
+        "clip without audio, a silent one, and broken and missing clips.",
     )
-    p.add_argument("--modality", choices=["image", "audio"], default="image")
+    p.add_argument("--modality", choices=["image", "audio", "video", "kinetics"], default="image")
     p.add_argument("--out", type=Path, required=True, help="folder to create")
     p.add_argument("--classes", type=int, default=5, help="image only")
     p.add_argument("--train-per-class", type=int, default=24, help="image only")
@@ -86,11 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="image: decode an ImageNet-layout folder (<input>/{train,val}/<wnid>/*.JPEG) "
         "into Parquet shards of 224x224x3 uint8 images with labels. audio: decode an AudioSet "
         "layout (segment CSVs, class_labels_indices.csv, .wav/.flac/.mp3 named by YTID) into "
-        "shards of mono 48 kHz float32 windows with multi-hot labels. Both write a "
-        "manifest.json and a quarantine/ table of inputs that failed, with reasons. "
-        "Policy: docs/data-format.md.",
+        "shards of mono 48 kHz float32 windows with multi-hot labels. video: decode class "
+        "folders of clips (<input>/{train,val}/<label>/*.mp4|avi|mkv) into T x S x S x 3 uint8 "
+        "frames sampled by presentation time. kinetics: decode the Kinetics-700-2020 layout "
+        "(CSVs + <split>/<label>/<clip>.mp4) into frames at 25 fps plus the 48 kHz mono audio "
+        "of the same span. All write a manifest.json and a quarantine/ table of inputs that "
+        "failed, with reasons. Policy: docs/data-format.md.",
     )
-    p.add_argument("--modality", choices=["image", "audio"], default="image")
+    p.add_argument("--modality", choices=["image", "audio", "video", "kinetics"], default="image")
     p.add_argument("--input", type=Path, required=True, help="raw dataset root")
     p.add_argument("--output", type=Path, required=True, help="shards folder to write")
     p.add_argument("--resize-to", type=int, default=224, help="image: shorter side after resize")
@@ -101,7 +108,32 @@ def build_parser() -> argparse.ArgumentParser:
         default=61_440,
         help="audio: samples per row at 48 kHz (default 61440 = 1.28 s)",
     )
-    p.add_argument("--rows-per-shard", type=int, default=256)
+    p.add_argument(
+        "--num-frames", type=int, default=None, help="video/kinetics: frames per row (32/16)"
+    )
+    p.add_argument(
+        "--frame-stride",
+        type=int,
+        default=None,
+        help="video: take every n-th frame of the clip (2); kinetics: every n-th frame at "
+        "--target-fps (1)",
+    )
+    p.add_argument(
+        "--target-fps", type=int, default=None, help="kinetics: frame sampling rate (25)"
+    )
+    p.add_argument("--size", type=int, default=None, help="video/kinetics: square frame side (224)")
+    p.add_argument(
+        "--temporal-crop",
+        choices=["center", "start"],
+        default=None,
+        help="video/kinetics: which span of a longer clip to keep (center)",
+    )
+    p.add_argument(
+        "--rows-per-shard",
+        type=int,
+        default=None,
+        help="default: 256 (image, audio), 32 (video), 64 (kinetics)",
+    )
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -191,6 +223,19 @@ def _dispatch(args: argparse.Namespace) -> int:
             f"{len(ads.rows)} clips should become rows; broken on purpose: {ads.broken}"
         )
         return 0
+    if cmd == "sample-data" and args.modality in ("video", "kinetics"):
+        from preprocessing.sample_data_video import write_kinetics_sample, write_video_sample
+
+        vds = (
+            write_video_sample(args.out)
+            if args.modality == "video"
+            else write_kinetics_sample(args.out)
+        )
+        print(
+            f"wrote {len(vds.formats)} {args.modality} clips under {vds.root}; "
+            f"{len(vds.rows)} should become rows; broken on purpose: {vds.broken}"
+        )
+        return 0
     if cmd == "sample-data":
         from preprocessing.sample_data import write_imagenet_sample
 
@@ -201,23 +246,51 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if cmd == "preprocess":
         from pipelines.cluster import init_ray
-        from preprocessing.config import AudioPreprocessConfig, ImagePreprocessConfig
+        from preprocessing.config import (
+            AudioPreprocessConfig,
+            ImagePreprocessConfig,
+            KineticsPreprocessConfig,
+            VideoPreprocessConfig,
+        )
 
-        if args.modality == "audio":
+        given = {
+            k: v
+            for k, v in {
+                "rows_per_shard": args.rows_per_shard,
+                "num_frames": args.num_frames,
+                "frame_stride": args.frame_stride,
+                "size": args.size,
+                "temporal_crop": args.temporal_crop,
+                "target_fps": args.target_fps,
+            }.items()
+            if v is not None
+        }
+        shard_opt = {k: v for k, v in given.items() if k == "rows_per_shard"}
+        if args.modality == "video":
+            from preprocessing.video_job import preprocess_video
+
+            if "target_fps" in given:
+                raise ValueError("--target-fps applies to --modality kinetics only")
+            vcfg = VideoPreprocessConfig(**given)
+            init_ray()
+            m = preprocess_video(args.input, args.output, vcfg, overwrite=args.overwrite)
+        elif args.modality == "kinetics":
+            from preprocessing.video_job import preprocess_kinetics
+
+            kcfg = KineticsPreprocessConfig(**given)
+            init_ray()
+            m = preprocess_kinetics(args.input, args.output, kcfg, overwrite=args.overwrite)
+        elif args.modality == "audio":
             from preprocessing.audio_job import preprocess_audio
 
-            acfg = AudioPreprocessConfig(
-                window_samples=args.window_samples, rows_per_shard=args.rows_per_shard
-            )
+            acfg = AudioPreprocessConfig(window_samples=args.window_samples, **shard_opt)
             init_ray()
             m = preprocess_audio(args.input, args.output, acfg, overwrite=args.overwrite)
         else:
             from preprocessing.job import preprocess_images
 
             pcfg = ImagePreprocessConfig(
-                resize_to=args.resize_to,
-                crop_size=args.crop_size,
-                rows_per_shard=args.rows_per_shard,
+                resize_to=args.resize_to, crop_size=args.crop_size, **shard_opt
             )
             init_ray()
             m = preprocess_images(args.input, args.output, pcfg, overwrite=args.overwrite)
@@ -229,6 +302,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                     "rows_written": m.rows_written,
                     "quarantined": m.quarantined,
                     "splits": {s: e.rows for s, e in m.splits.items()},
+                    "row_flags": m.row_flags,
                 },
                 indent=2,
             )

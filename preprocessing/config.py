@@ -56,6 +56,70 @@ class AudioPreprocessConfig(BaseModel):
         return _rows_hash(self)
 
 
+class VideoPreprocessConfig(BaseModel):
+    """How raw video clips become rows (see ``preprocessing.video`` for the exact policy)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    modality: Literal["video"] = "video"
+    num_frames: int = Field(32, ge=1, description="frames per row (T)")
+    frame_stride: int = Field(
+        2, ge=1, description="distance between sampled frames, in frames of the clip's fps"
+    )
+    size: int = Field(
+        224, ge=1, description="shorter side after resizing = side of the square center crop"
+    )
+    temporal_crop: Literal["center", "start"] = Field(
+        "center", description="which span of a longer clip a row keeps"
+    )
+    rows_per_shard: int = Field(32, ge=1, description="target rows per Parquet shard")
+
+    def config_hash(self) -> str:
+        """Stable hash of everything that changes the rows (not of ``rows_per_shard``)."""
+        return _rows_hash(self)
+
+
+class KineticsPreprocessConfig(BaseModel):
+    """How Kinetics clips become rows of frames + audio (see ``preprocessing.video``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    modality: Literal["kinetics"] = "kinetics"
+    num_frames: int = Field(16, ge=1, description="frames per row (T)")
+    frame_stride: int = Field(
+        1, ge=1, description="distance between sampled frames, in frames at target_fps"
+    )
+    target_fps: int = Field(25, ge=1, description="frame rate the frames are sampled at")
+    size: int = Field(
+        224, ge=1, description="shorter side after resizing = side of the square center crop"
+    )
+    sample_rate: int = Field(48_000, ge=1, description="audio output sample rate, in Hz")
+    temporal_crop: Literal["center", "start"] = Field(
+        "center", description="which span of a longer clip a row keeps"
+    )
+    rows_per_shard: int = Field(64, ge=1, description="target rows per Parquet shard")
+
+    @model_validator(mode="after")
+    def _whole_audio_samples(self) -> KineticsPreprocessConfig:
+        span = self.num_frames * self.frame_stride * self.sample_rate
+        if span % self.target_fps:
+            raise ValueError(
+                f"num_frames * frame_stride / target_fps = {self.num_frames} * "
+                f"{self.frame_stride} / {self.target_fps} s is not a whole number of samples "
+                f"at {self.sample_rate} Hz"
+            )
+        return self
+
+    @property
+    def audio_samples(self) -> int:
+        """Audio samples per row: the span of the frames, ``T * stride / target_fps`` s."""
+        return self.num_frames * self.frame_stride * self.sample_rate // self.target_fps
+
+    def config_hash(self) -> str:
+        """Stable hash of everything that changes the rows (not of ``rows_per_shard``)."""
+        return _rows_hash(self)
+
+
 def _rows_hash(config: BaseModel) -> str:
     payload = config.model_dump(exclude={"rows_per_shard"})
     payload["format_version"] = FORMAT_VERSION

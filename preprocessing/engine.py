@@ -21,6 +21,8 @@ duplicate or a partial row.
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -56,6 +58,20 @@ def merge_splits(
         shards.sort(key=lambda e: e.path)
         splits[split] = SplitEntry(rows=sum(e.rows for e in shards), shards=shards)
     return splits
+
+
+def merge_row_flags(
+    previous: Manifest | None, summaries: list[dict[str, Any]]
+) -> dict[str, dict[str, int]]:
+    """The previous manifest's per-split flag counts plus this run's."""
+    counts: dict[str, Counter[str]] = {}
+    for split, flags in (previous.row_flags if previous else {}).items():
+        counts.setdefault(split, Counter()).update(flags)
+    for s in summaries:
+        counts.setdefault(s["split"], Counter()).update(json.loads(s.get("flags") or "{}"))
+    return {
+        split: dict(sorted(c.items())) for split, c in sorted(counts.items()) if any(c.values())
+    }
 
 
 def run_shard_tasks(
@@ -132,6 +148,7 @@ def run_preprocessing(
         inputs_seen=seen_before + len(new_items) + len(new_rejected),
         rows_written=sum(e.rows for e in splits.values()),
         quarantined=sum(e.rows for e in quarantine),
+        row_flags=merge_row_flags(previous, summaries),
     )
     write_manifest(manifest, output_root)
     return manifest

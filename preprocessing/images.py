@@ -62,14 +62,21 @@ def decode_image(data: bytes, resize_to: int = 224, crop_size: int = 224) -> np.
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         kind = "truncated file" if "truncated" in str(exc).lower() else "corrupt image data"
         raise ImageDecodeError("decode", f"{kind}: {type(exc).__name__}: {exc}") from exc
-    img = img.convert("RGB")
+    out = resize_and_center_crop(img.convert("RGB"), resize_to, crop_size)
+    if out.shape != (crop_size, crop_size, 3):  # an invariant of the policy above
+        raise ImageDecodeError("decode", f"unexpected decoded shape {out.shape}")
+    return out
+
+
+def resize_and_center_crop(img: Image.Image, resize_to: int, crop_size: int) -> np.ndarray:
+    """An RGB PIL image -> (crop_size, crop_size, 3) uint8: steps 3-4 of the policy.
+
+    Also the frame policy of ``preprocessing.video``.
+    """
     size = resized_size(img.width, img.height, resize_to)
     if size != (img.width, img.height):
         img = img.resize(size, Image.Resampling.BILINEAR)
     top = round((img.height - crop_size) / 2)
     left = round((img.width - crop_size) / 2)
     img = img.crop((left, top, left + crop_size, top + crop_size))
-    out = np.asarray(img, dtype=np.uint8)
-    if out.shape != (crop_size, crop_size, 3):  # an invariant of the policy above
-        raise ImageDecodeError("decode", f"unexpected decoded shape {out.shape}")
-    return out
+    return np.asarray(img, dtype=np.uint8)

@@ -49,6 +49,11 @@ class Manifest(BaseModel):
     inputs_seen: int = Field(ge=0)
     rows_written: int = Field(ge=0)
     quarantined: int = Field(ge=0)
+    row_flags: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="split -> flag -> rows raising it (e.g. kinetics 'audio_missing'); "
+        "absent in manifests written before flags existed",
+    )
 
     @model_validator(mode="after")
     def _reconciles(self) -> Manifest:
@@ -58,6 +63,11 @@ class Manifest(BaseModel):
         q_rows = sum(q.rows for q in self.quarantine)
         if q_rows != self.quarantined:
             raise ValueError(f"quarantine holds {q_rows} rows but quarantined={self.quarantined}")
+        for split, flags in self.row_flags.items():
+            rows = self.splits[split].rows if split in self.splits else 0
+            for flag, n in flags.items():
+                if not 0 <= n <= rows:
+                    raise ValueError(f"row_flags[{split!r}][{flag!r}]={n} but the split has {rows}")
         if self.inputs_seen != self.rows_written + self.quarantined:
             raise ValueError(
                 f"inputs_seen={self.inputs_seen} != rows_written={self.rows_written} + "

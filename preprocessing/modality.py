@@ -8,7 +8,7 @@ The job adds the two columns every shard has, ``source`` and ``key``, itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,6 +20,9 @@ from preprocessing.shards import tensor_column
 # bytes of the file, its scan record (``ScanItem.to_dict()``) -> the row's columns other than
 # ``source`` and ``key``; raises ``preprocessing.records.DecodeError`` for a file to quarantine.
 RowDecoder = Callable[[bytes, Mapping[str, Any]], dict[str, Any]]
+# a decoded row -> the names of the flags it raises (e.g. ``audio_missing``); the manifest's
+# ``row_flags`` counts the rows raising each flag, per split.
+RowFlags = Callable[[Mapping[str, Any]], Iterable[str]]
 
 COMMON_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("source", pa.string(), "string (path relative to the input root)"),
@@ -48,6 +51,7 @@ class ModalitySpec:
     columns_doc: dict[str, str]  # column -> human-readable type, for the manifest's ``schema``
     decode: RowDecoder
     label_source: str  # what defines the label map, named in the "it changed" error
+    row_flags: RowFlags | None = None  # counted per split in the manifest's ``row_flags``
 
     @property
     def schema(self) -> pa.Schema:

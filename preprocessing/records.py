@@ -48,6 +48,22 @@ class AudioClip:
 
 
 @dataclass(frozen=True)
+class KineticsClip:
+    """One Kinetics CSV row matched to its clip file."""
+
+    source: str
+    split: str
+    label_name: str
+    label: int
+    youtube_id: str
+    time_start: int
+    time_end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Rejected:
     """One input that will not become a row: where it failed and why."""
 

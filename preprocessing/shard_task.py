@@ -9,6 +9,8 @@ so media never pass through the driver, and returns a one-line summary.
 from __future__ import annotations
 
 import hashlib
+import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,10 @@ def write_shard(
         row["key"] = hashlib.sha256(data).hexdigest()
         rows.append(row)
 
+    flags: Counter[str] = Counter()
+    if spec.row_flags is not None:
+        for row in rows:
+            flags.update(set(spec.row_flags(row)))
     name = task["name"]
     shard_path = quarantine_path = ""
     if rows:
@@ -79,4 +85,5 @@ def write_shard(
         "rows": len(rows),
         "quarantine_path": quarantine_path,
         "quarantined": len(rejected),
+        "flags": json.dumps(dict(sorted(flags.items()))),  # a string: Arrow-friendly
     }

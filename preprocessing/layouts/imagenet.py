@@ -35,16 +35,23 @@ def _class_dirs(split_dir: Path) -> list[str]:
     return sorted(p.name for p in split_dir.iterdir() if p.is_dir())
 
 
-def scan_imagenet(root: Path) -> ImageNetScan:
-    """Walk ``root`` and classify every file under ``train/`` and ``val/``."""
+def scan_imagenet(
+    root: Path,
+    extensions: tuple[str, ...] = SUPPORTED_EXTENSIONS,
+    example: str = "the ImageNet layout <root>/{train,val}/<wnid>/<image>.JPEG",
+) -> ImageNetScan:
+    """Walk ``root`` and classify every file under ``train/`` and ``val/``.
+
+    ``extensions`` (lower case) are the inputs' file types; ``example`` names the layout in
+    the error for a root without split folders. The video modality reuses this scan.
+    """
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"input directory {str(root)!r} does not exist or is not a directory")
     present = [s for s in SPLITS if (root / s).is_dir()]
     if not present:
         raise ValueError(
-            f"input directory {str(root)!r} has neither 'train/' nor 'val/': expected the "
-            "ImageNet layout <root>/{train,val}/<wnid>/<image>.JPEG"
+            f"input directory {str(root)!r} has neither 'train/' nor 'val/': expected {example}"
         )
     classes = _class_dirs(root / present[0])
     if not classes:
@@ -62,13 +69,12 @@ def scan_imagenet(root: Path) -> ImageNetScan:
                 rejected.append(Rejected(source, "scan", "unlabelled: not inside a class folder"))
                 continue
             wnid = parts[1]
-            if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
+            if path.suffix.lower() not in extensions:
                 rejected.append(
                     Rejected(
                         source,
                         "scan",
-                        f"unsupported extension {path.suffix!r}; expected one of "
-                        f"{SUPPORTED_EXTENSIONS}",
+                        f"unsupported extension {path.suffix!r}; expected one of {extensions}",
                     )
                 )
                 continue
