@@ -1,4 +1,6 @@
-"""Images/s of the Ray Data preprocessing job against a single-process Pillow bound.
+"""Throughput of the Ray Data preprocessing jobs against single-process decoding bounds.
+
+Images: images/s of the image job against a single-process Pillow bound.
 
 Baseline: one process reads each file and applies the same decode policy
 (``preprocessing.images.decode_image``: Pillow decode, RGB, resize shorter side, center crop),
@@ -7,7 +9,11 @@ on a fresh local Ray cluster with N CPUs, which also hashes the bytes and writes
 shards and a manifest) is timed end to end, without ``ray.init``. Reported: its rate and the
 ratio rate / (N x R); the target is >= 0.8.
 
-    .venv/bin/python benchmarks/preprocess_throughput.py --images 400 --cpus 2
+Video: decoded frames/s of the video job (``preprocess_video``: PyAV decode of every frame,
+pts sort, sampling of 32 frames, resize + crop, Parquet) against PyAV decoding every frame
+of the same clips to RGB arrays in one process, times N.
+
+    .venv/bin/python -m benchmarks.preprocess_throughput --images 400 --clips 24 --cpus 2
 """
 
 from __future__ import annotations
@@ -76,6 +82,49 @@ def job_rate(raw: Path, out_root: Path, cpus: int, rows_per_shard: int, repeats:
     return best
 
 
+def write_clips(root: Path, count: int) -> tuple[list[Path], int]:
+    """H.264 MP4 clips (320x240, 25 fps, 3 s) in the class-folder layout; returns frame count."""
+    from preprocessing.sample_data_video import encode_clip
+
+    paths, frames = [], 0
+    for i in range(count):
+        label = f"class{i % 4}"
+        data = encode_clip("mp4", "libx264", (320, 240), 25, 75, i % 4, 4)
+        path = root / "train" / label / f"clip{i}.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        paths.append(path)
+        frames += 75
+    return paths, frames
+
+
+def pyav_frame_rate(paths: list[Path]) -> float:
+    """Single-process decoded frames/s: PyAV decode of every frame to an RGB array."""
+    import av
+
+    start, frames = time.perf_counter(), 0
+    for p in paths:
+        with av.open(str(p)) as container:
+            for frame in container.decode(video=0):
+                frame.to_ndarray(format="rgb24")
+                frames += 1
+    return frames / (time.perf_counter() - start)
+
+
+def video_job_rate(raw: Path, out_root: Path, frames: int) -> float:
+    from preprocessing.config import VideoPreprocessConfig
+    from preprocessing.video_job import preprocess_video
+
+    config = VideoPreprocessConfig(rows_per_shard=2)
+    preprocess_video(raw, out_root / "warmup", config)
+    start = time.perf_counter()
+    m = preprocess_video(raw, out_root / "run", config)
+    elapsed = time.perf_counter() - start
+    if m.quarantined:
+        raise RuntimeError(f"video job quarantined {m.quarantined} clips")
+    return frames / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -84,6 +133,7 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray cluster")
     parser.add_argument("--rows-per-shard", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--clips", type=int, default=24, help="video clips (0 = skip video)")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
 
@@ -98,6 +148,10 @@ def main() -> None:
 
         DataContext.get_current().enable_progress_bars = False
         rate = job_rate(tmp / "raw", tmp / "out", args.cpus, args.rows_per_shard, args.repeats)
+        video = None
+        if args.clips:
+            clips, frames = write_clips(tmp / "clips", args.clips)
+            video = (pyav_frame_rate(clips), video_job_rate(tmp / "clips", tmp / "vout", frames))
         ray.shutdown()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -105,7 +159,7 @@ def main() -> None:
     ratio = rate / bound
     body = "\n".join(
         [
-            "## Image preprocessing throughput (`benchmarks/preprocess_throughput.py`)",
+            "## Preprocessing throughput (`benchmarks/preprocess_throughput.py`)",
             "",
             f"{args.images} JPEGs (500x375 / 375x500, quality 90) -> 224x224x3 shards.",
             "",
@@ -117,6 +171,24 @@ def main() -> None:
             f"| **ratio job / bound** (target >= 0.8) | **{ratio:.2f}** |",
         ]
     )
+    if video is not None:
+        single_v, rate_v = video
+        bound_v = single_v * args.cpus
+        body += "\n".join(
+            [
+                "",
+                "",
+                f"{args.clips} H.264 clips (320x240, 25 fps, 3 s) -> 32 frames of 224x224 each.",
+                "",
+                "| measure | decoded frames/s |",
+                "| --- | --- |",
+                f"| PyAV decode of every frame to RGB, 1 process (R) | {single_v:.1f} |",
+                f"| bound: R x {args.cpus} cores | {bound_v:.1f} |",
+                f"| Ray Data video job, {args.cpus} CPUs (decode, sample, resize, write) | "
+                f"{rate_v:.1f} |",
+                f"| **ratio job / bound** (target >= 0.8) | **{rate_v / bound_v:.2f}** |",
+            ]
+        )
     print(body)
     if not args.no_record:
         print(f"recorded in {record('preprocess_throughput', body)}")
