@@ -75,10 +75,23 @@ def build_parser() -> argparse.ArgumentParser:
         "video: class folders of tiny clips (H.264 in MP4 and MKV, MPEG-4 in AVI), a "
         "truncated, an empty and a text '.mp4' file. kinetics: the Kinetics-700-2020 layout "
         "(train.csv, validate.csv, <split>/<label>/<id>_<start>_<end>.mp4) with AAC audio, a "
-        "clip without audio, a silent one, and broken and missing clips.",
+        "clip without audio, a silent one, and broken and missing clips. autoflow: tiny "
+        "optical-flow datasets (frame pairs + ground truth) in the AutoFlow, FlyingChairs, "
+        "Sintel and KITTI 2015 layouts (PNG/PPM frames, .flo files, KITTI 16-bit PNG flow), "
+        "with missing partners, bad/truncated .flo files, size mismatches, an interlaced "
+        "16-bit PNG and unmatched files on purpose; one layout with --layout, else all four "
+        "in <out>/<layout>/.",
     )
-    p.add_argument("--modality", choices=["image", "audio", "video", "kinetics"], default="image")
+    p.add_argument(
+        "--modality", choices=["image", "audio", "video", "kinetics", "autoflow"], default="image"
+    )
     p.add_argument("--out", type=Path, required=True, help="folder to create")
+    p.add_argument(
+        "--layout",
+        choices=["autoflow", "chairs", "sintel", "kitti"],
+        default=None,
+        help="autoflow only: write this layout in --out (default: all four in subfolders)",
+    )
     p.add_argument("--classes", type=int, default=5, help="image only")
     p.add_argument("--train-per-class", type=int, default=24, help="image only")
     p.add_argument("--val-per-class", type=int, default=8, help="image only")
@@ -94,10 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
         "folders of clips (<input>/{train,val}/<label>/*.mp4|avi|mkv) into T x S x S x 3 uint8 "
         "frames sampled by presentation time. kinetics: decode the Kinetics-700-2020 layout "
         "(CSVs + <split>/<label>/<clip>.mp4) into frames at 25 fps plus the 48 kHz mono audio "
-        "of the same span. All write a manifest.json and a quarantine/ table of inputs that "
-        "failed, with reasons. Policy: docs/data-format.md.",
+        "of the same span. autoflow: decode optical-flow samples (frame pair + ground truth; "
+        "AutoFlow, FlyingChairs, Sintel or KITTI 2015 layout) into 2 x H x W x 3 uint8 frames, "
+        "H x W x 2 float32 flow and an H x W valid mask (default 368 x 496: center crop, or "
+        "upscale when smaller). All write a manifest.json and a quarantine/ table of inputs "
+        "that failed, with reasons. Policy: docs/data-format.md.",
     )
-    p.add_argument("--modality", choices=["image", "audio", "video", "kinetics"], default="image")
+    p.add_argument(
+        "--modality", choices=["image", "audio", "video", "kinetics", "autoflow"], default="image"
+    )
     p.add_argument("--input", type=Path, required=True, help="raw dataset root")
     p.add_argument("--output", type=Path, required=True, help="shards folder to write")
     p.add_argument("--resize-to", type=int, default=224, help="image: shorter side after resize")
@@ -129,10 +147,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="video/kinetics: which span of a longer clip to keep (center)",
     )
     p.add_argument(
+        "--layout",
+        choices=["auto", "autoflow", "chairs", "sintel", "kitti"],
+        default=None,
+        help="autoflow: input layout (default auto: detected, an error when ambiguous)",
+    )
+    p.add_argument("--height", type=int, default=None, help="autoflow: output height (368)")
+    p.add_argument("--width", type=int, default=None, help="autoflow: output width (496)")
+    p.add_argument(
+        "--sintel-pass",
+        choices=["clean", "final", "both"],
+        default=None,
+        help="autoflow, sintel layout: render pass(es) (both: splits val_clean, val_final)",
+    )
+    p.add_argument(
+        "--split",
+        choices=["train", "val"],
+        default=None,
+        help="autoflow: put every sample in this split (default: AutoFlow/Chairs train or "
+        "FlyingChairs_train_val.txt, Sintel/KITTI val)",
+    )
+    p.add_argument(
         "--rows-per-shard",
         type=int,
         default=None,
-        help="default: 256 (image, audio), 32 (video), 64 (kinetics)",
+        help="default: 256 (image, audio), 32 (video, autoflow), 64 (kinetics)",
     )
     p.add_argument(
         "--overwrite",
@@ -236,6 +275,18 @@ def _dispatch(args: argparse.Namespace) -> int:
             f"{len(vds.rows)} should become rows; broken on purpose: {vds.broken}"
         )
         return 0
+    if cmd == "sample-data" and args.modality == "autoflow":
+        from preprocessing.sample_data_flow import FLOW_LAYOUTS, write_flow_sample
+
+        layouts = [args.layout] if args.layout else list(FLOW_LAYOUTS)
+        for layout in layouts:
+            out = args.out if args.layout else args.out / layout
+            fds = write_flow_sample(out, layout, seed=args.seed)
+            print(
+                f"wrote a {layout} optical-flow layout under {fds.root}; {len(fds.rows)} "
+                f"samples should become rows; broken on purpose: {fds.broken}"
+            )
+        return 0
     if cmd == "sample-data":
         from preprocessing.sample_data import write_imagenet_sample
 
@@ -266,7 +317,32 @@ def _dispatch(args: argparse.Namespace) -> int:
             if v is not None
         }
         shard_opt = {k: v for k, v in given.items() if k == "rows_per_shard"}
-        if args.modality == "video":
+        flow_given = {
+            k: v
+            for k, v in {
+                "layout": args.layout,
+                "height": args.height,
+                "width": args.width,
+                "sintel_pass": args.sintel_pass,
+                "split": args.split,
+            }.items()
+            if v is not None
+        }
+        if flow_given and args.modality != "autoflow":
+            flags = ", ".join(f"--{k.replace('_', '-')}" for k in flow_given)
+            raise ValueError(f"{flags}: autoflow-only option(s)")
+        if args.modality == "autoflow":
+            from preprocessing.config import AutoflowPreprocessConfig
+            from preprocessing.flow_job import preprocess_flow
+
+            video_only = sorted(set(given) - set(shard_opt))
+            if video_only:
+                flags = ", ".join(f"--{k.replace('_', '-')}" for k in video_only)
+                raise ValueError(f"{flags}: not an option of --modality autoflow")
+            fcfg = AutoflowPreprocessConfig(**flow_given, **shard_opt)
+            init_ray()
+            m = preprocess_flow(args.input, args.output, fcfg, overwrite=args.overwrite)
+        elif args.modality == "video":
             from preprocessing.video_job import preprocess_video
 
             if "target_fps" in given:

@@ -120,6 +120,30 @@ class KineticsPreprocessConfig(BaseModel):
         return _rows_hash(self)
 
 
+class AutoflowPreprocessConfig(BaseModel):
+    """How optical-flow samples become rows (see ``preprocessing.flow`` for the policy)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    modality: Literal["autoflow"] = "autoflow"
+    layout: Literal["auto", "autoflow", "chairs", "sintel", "kitti"] = Field(
+        "auto", description="input layout; 'auto' detects it (the manifest records the result)"
+    )
+    height: int = Field(368, ge=1, description="output height, in pixels")
+    width: int = Field(496, ge=1, description="output width, in pixels")
+    sintel_pass: Literal["clean", "final", "both"] = Field(
+        "both", description="sintel: which render pass(es); both = splits val_clean, val_final"
+    )
+    split: Literal["train", "val"] | None = Field(
+        None, description="put every sample in this split (default: the layout's own)"
+    )
+    rows_per_shard: int = Field(32, ge=1, description="target rows per Parquet shard")
+
+    def config_hash(self) -> str:
+        """Stable hash of everything that changes the rows (not of ``rows_per_shard``)."""
+        return _rows_hash(self)
+
+
 def _rows_hash(config: BaseModel) -> str:
     payload = config.model_dump(exclude={"rows_per_shard"})
     payload["format_version"] = FORMAT_VERSION

@@ -18,7 +18,8 @@ import pyarrow as pa
 from preprocessing.shards import tensor_column
 
 # bytes of the file, its scan record (``ScanItem.to_dict()``) -> the row's columns other than
-# ``source`` and ``key``; raises ``preprocessing.records.DecodeError`` for a file to quarantine.
+# ``source`` (and ``key``: the sha256 of the bytes, unless the decoder returns its own);
+# raises ``preprocessing.records.DecodeError`` for a file to quarantine.
 RowDecoder = Callable[[bytes, Mapping[str, Any]], dict[str, Any]]
 # a decoded row -> the names of the flags it raises (e.g. ``audio_missing``); the manifest's
 # ``row_flags`` counts the rows raising each flag, per split.
@@ -52,6 +53,7 @@ class ModalitySpec:
     decode: RowDecoder
     label_source: str  # what defines the label map, named in the "it changed" error
     row_flags: RowFlags | None = None  # counted per split in the manifest's ``row_flags``
+    key_doc: str | None = None  # when the decoder returns its own ``key``: what it hashes
 
     @property
     def schema(self) -> pa.Schema:
@@ -60,7 +62,10 @@ class ModalitySpec:
 
     @property
     def schema_doc(self) -> dict[str, str]:
-        return {**self.columns_doc, **{n: doc for n, _, doc in COMMON_COLUMNS}}
+        common = {n: doc for n, _, doc in COMMON_COLUMNS}
+        if self.key_doc is not None:
+            common["key"] = self.key_doc
+        return {**self.columns_doc, **common}
 
 
 def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:

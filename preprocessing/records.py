@@ -64,6 +64,21 @@ class KineticsClip:
 
 
 @dataclass(frozen=True)
+class FlowPair:
+    """One optical-flow sample: frame 1 (the ``source``), frame 2 and the ground-truth flow,
+    all relative to the input root; ``flow_format`` is ``flo`` or ``kitti_png``."""
+
+    source: str
+    split: str
+    frame2: str
+    flow: str
+    flow_format: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Rejected:
     """One input that will not become a row: where it failed and why."""
 

@@ -64,7 +64,7 @@ def write_shard(
             rejected.append(Rejected(f["source"], exc.stage, exc.reason))
             continue
         row["source"] = f["source"]
-        row["key"] = hashlib.sha256(data).hexdigest()
+        row.setdefault("key", hashlib.sha256(data).hexdigest())  # a decoder may set its own
         rows.append(row)
 
     flags: Counter[str] = Counter()
