@@ -21,10 +21,19 @@ TMP_SUFFIX = ".tmp"
 
 
 def tensor_column(batch: np.ndarray) -> pa.ExtensionArray:
-    """(N, *shape) numpy array -> Arrow fixed-shape tensor array of N cells."""
+    """(N, *shape) numpy array -> Arrow fixed-shape tensor array of N cells.
+
+    Built from a zero-copy flat view (a FixedSizeList storage wrapped in the extension type):
+    ``pa.FixedShapeTensorArray.from_numpy_ndarray`` gives the same array but measured ~5000x
+    slower here (0.33 s for 100 images of 224x224x3).
+    """
     if batch.ndim < 2:
         raise ValueError(f"a tensor column needs an (N, *shape) array, got shape {batch.shape}")
-    return pa.FixedShapeTensorArray.from_numpy_ndarray(np.ascontiguousarray(batch))
+    batch = np.ascontiguousarray(batch)
+    cell = int(np.prod(batch.shape[1:]))
+    storage = pa.FixedSizeListArray.from_arrays(pa.array(batch.reshape(-1)), cell)
+    tensor_type = pa.fixed_shape_tensor(pa.from_numpy_dtype(batch.dtype), list(batch.shape[1:]))
+    return pa.ExtensionArray.from_storage(tensor_type, storage)
 
 
 def tensor_from_column(column: pa.ChunkedArray | pa.Array) -> np.ndarray:

@@ -111,3 +111,16 @@ def test_missing_layout_is_a_clear_error(tmp_path):
     (tmp_path / "images").mkdir()
     with pytest.raises(ValueError, match="neither 'train/' nor 'val/'"):
         preprocess_images(tmp_path, tmp_path / "out")
+
+
+def test_tensor_column_is_arrows_canonical_type():
+    import pyarrow as pa
+
+    from preprocessing.shards import tensor_column
+
+    arr = np.arange(2 * 3 * 4 * 2, dtype=np.float32).reshape(2, 3, 4, 2)
+    col = tensor_column(arr)
+    assert col.type == pa.fixed_shape_tensor(pa.float32(), [3, 4, 2])
+    assert col.type.extension_name == "arrow.fixed_shape_tensor"
+    np.testing.assert_array_equal(col.to_numpy_ndarray(), arr)
+    np.testing.assert_array_equal(tensor_from_column(pa.chunked_array([col])), arr)
