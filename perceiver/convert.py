@@ -21,37 +21,40 @@ line up:
 - Optical flow decodes with the adapted inputs as queries (``InputQueryPerceiverIO`` with an
   ``InputQueryDecoder``).
 
+Every conversion is described by one of this package's task configs
+(``perceiver.config``): ``from_transformers_with_config`` returns that config with the model,
+which is built from the config alone by the task's builder (``perceiver.builders``), so
+``PortableModel(config, model.state_dict())`` rebuilds it anywhere. ``save_converted`` /
+``load_converted`` store a conversion as ``config.json`` + ``model.safetensors``.
+
 The library never imports ``transformers``: models are recognised by class name and read
 through their attributes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from perceiver.adapters.base import InputAdapter
-from perceiver.adapters.frame_stack import FrameStackInputAdapter
-from perceiver.adapters.image import ImageInputAdapter
-from perceiver.adapters.image_variants import Conv1x1ImageInputAdapter, ConvImageInputAdapter
-from perceiver.adapters.text import TextInputAdapter
-from perceiver.attention import MultiHeadAttention
-from perceiver.convert_weights import ModuleMap, copy_weights, layer_map
-from perceiver.decoders.basic import BasicDecoder
-from perceiver.decoders.classification import ClassificationDecoder
-from perceiver.decoders.input_query import InputQueryDecoder
-from perceiver.decoders.tied_embedding import TiedEmbeddingHead
-from perceiver.encoder import PerceiverEncoder
-from perceiver.input_query_model import InputQueryPerceiverIO
-from perceiver.model import PerceiverIO
-from perceiver.position import (
-    PositionEncoding,
-    ProjectedPositionEncoding,
-    TrainablePositionEncoding,
+from perceiver.config import (
+    ClassificationDecoderConfig,
+    EncoderConfig,
+    ImageClassifierConfig,
+    InputQueryDecoderConfig,
+    MaskedLMConfig,
+    MaskedLMDecoderConfig,
+    OpticalFlowConfig,
+    SequenceClassifierConfig,
+    TaskConfig,
 )
-from perceiver.text_model import TextPerceiverIO
+from perceiver.convert_weights import ModuleMap, copy_weights, layer_map
+from perceiver.portable import PortableModel, build, config_from_dict
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
 
 
 def _layer_dims(layer: Any) -> dict[str, Any]:
@@ -74,10 +77,15 @@ def _require(ok: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def _attention_dropout(hf_model: Any) -> float:
+    """Hugging Face drops out attention probabilities only."""
+    return float(hf_model.config.attention_probs_dropout_prob)
+
+
 # -- encoder ---------------------------------------------------------------------------
 
 
-def _encoder(hf_model: Any, adapter: InputAdapter) -> tuple[PerceiverEncoder, ModuleMap]:
+def _encoder(hf_model: Any) -> tuple[EncoderConfig, ModuleMap]:
     config = hf_model.config
     _require(
         config.hidden_act == "gelu",
@@ -85,11 +93,6 @@ def _encoder(hf_model: Any, adapter: InputAdapter) -> tuple[PerceiverEncoder, Mo
     )
     hf_encoder = hf_model.perceiver.encoder
     cross = _layer_dims(hf_encoder.cross_attention)
-    _require(
-        cross["kv_dim"] == adapter.num_input_channels,
-        f"encoder cross-attention expects {cross['kv_dim']} input channels, the converted "
-        f"adapter gives {adapter.num_input_channels}",
-    )
     layers = [_layer_dims(layer) for layer in hf_encoder.self_attends]
     _require(len(layers) >= 1, "num_self_attends_per_block=0 is not supported")
     _require(
@@ -103,18 +106,19 @@ def _encoder(hf_model: Any, adapter: InputAdapter) -> tuple[PerceiverEncoder, Mo
         self_dims["v"] == num_latent_channels,
         f"self-attention v_channels={self_dims['v']} must equal d_latents={num_latent_channels}",
     )
-    encoder = PerceiverEncoder(
-        input_adapter=adapter,
+    encoder = EncoderConfig(
         num_latents=num_latents,
         num_latent_channels=num_latent_channels,
         num_cross_attention_heads=cross["num_heads"],
+        num_cross_attention_qk_channels=cross["qk"],
+        num_cross_attention_v_channels=cross["v"],
         num_self_attention_heads=self_dims["num_heads"],
         num_self_attention_layers_per_block=len(layers),
         num_self_attention_blocks=config.num_blocks,
         cross_attention_widening_factor=cross["widening"],
         self_attention_widening_factor=self_dims["widening"],
-        num_cross_attention_qk_channels=cross["qk"],
-        num_cross_attention_v_channels=cross["v"],
+        dropout=0.0,
+        attention_dropout=_attention_dropout(hf_model),
         num_self_attention_qk_channels=self_dims["qk"],
         num_self_attention_v_channels=self_dims["v"],
         query_residual=cross["query_residual"],
@@ -127,10 +131,17 @@ def _encoder(hf_model: Any, adapter: InputAdapter) -> tuple[PerceiverEncoder, Mo
     return encoder, modules
 
 
+def _encoder_input_channels(hf_model: Any) -> int:
+    return int(hf_model.perceiver.encoder.cross_attention.attention.self.key.in_features)
+
+
 # -- decoders --------------------------------------------------------------------------
 
 
-def _classification_decoder(hf_model: Any) -> tuple[ClassificationDecoder, ModuleMap]:
+def _classification_decoder(
+    hf_model: Any,
+) -> tuple[ClassificationDecoderConfig, int, ModuleMap]:
+    """The decoder config, the number of classes and the module map."""
     hf_decoder = hf_model.perceiver.decoder.decoder  # PerceiverBasicDecoder
     _require(
         hf_decoder.position_encoding_type == "trainable" and hf_decoder.final_project,
@@ -143,21 +154,21 @@ def _classification_decoder(hf_model: Any) -> tuple[ClassificationDecoder, Modul
         f"query residual={dims['query_residual']}: only qk = v = query width with a residual "
         "are supported",
     )
-    decoder = ClassificationDecoder(
-        num_classes=hf_decoder.final_layer.out_features,
-        num_latent_channels=dims["kv_dim"],
+    decoder = ClassificationDecoderConfig(
         num_output_query_channels=dims["q_dim"],
         num_cross_attention_heads=dims["num_heads"],
         cross_attention_widening_factor=dims["widening"],
+        dropout=0.0,
+        attention_dropout=_attention_dropout(hf_model),
     )
     hf = "perceiver.decoder.decoder"
     modules = layer_map("decoder.cross_attention", f"{hf}.decoding_cross_attention", cross=True)
     modules["decoder.output_query.table"] = f"{hf}.output_position_encodings.position_embeddings"
     modules["decoder.head"] = f"{hf}.final_layer"
-    return decoder, modules
+    return decoder, int(hf_decoder.final_layer.out_features), modules
 
 
-def _masked_lm_decoder(hf_model: Any, adapter: TextInputAdapter) -> tuple[BasicDecoder, ModuleMap]:
+def _masked_lm_decoder(hf_model: Any) -> tuple[MaskedLMDecoderConfig, ModuleMap]:
     hf_decoder = hf_model.perceiver.decoder  # PerceiverBasicDecoder
     _require(
         hf_decoder.position_encoding_type == "trainable" and not hf_decoder.final_project,
@@ -169,18 +180,16 @@ def _masked_lm_decoder(hf_model: Any, adapter: TextInputAdapter) -> tuple[BasicD
     )
     dims = _layer_dims(hf_decoder.decoding_cross_attention)
     table = hf_decoder.output_position_encodings.position_embeddings  # (N_out, C_q)
-    decoder = BasicDecoder(
-        num_output_channels=adapter.vocab_size,
-        num_latent_channels=dims["kv_dim"],
-        output_index_shape=(table.shape[0],),
-        query_type="trainable",
+    decoder = MaskedLMDecoderConfig(
+        num_output_positions=table.shape[0],
         num_output_query_channels=dims["q_dim"],
         num_cross_attention_heads=dims["num_heads"],
         num_cross_attention_qk_channels=dims["qk"],
         num_cross_attention_v_channels=dims["v"],
         cross_attention_widening_factor=dims["widening"],
         query_residual=dims["query_residual"],
-        head=TiedEmbeddingHead(adapter.token_embedding),
+        dropout=0.0,
+        attention_dropout=_attention_dropout(hf_model),
     )
     hf = "perceiver.decoder"
     modules = layer_map("decoder.cross_attention", f"{hf}.decoding_cross_attention", cross=True)
@@ -190,13 +199,35 @@ def _masked_lm_decoder(hf_model: Any, adapter: TextInputAdapter) -> tuple[BasicD
     return decoder, modules
 
 
-# -- input adapters --------------------------------------------------------------------
+def _flow_decoder(hf_model: Any) -> tuple[InputQueryDecoderConfig, ModuleMap]:
+    hf_flow = hf_model.perceiver.decoder  # PerceiverOpticalFlowDecoder
+    hf_decoder = hf_flow.decoder  # PerceiverBasicDecoder
+    _require(hf_decoder.final_project, "an optical-flow decoder without final projection")
+    dims = _layer_dims(hf_decoder.decoding_cross_attention)
+    decoder = InputQueryDecoderConfig(
+        num_output_channels=hf_decoder.final_layer.out_features,
+        num_cross_attention_heads=dims["num_heads"],
+        num_cross_attention_qk_channels=dims["qk"],
+        num_cross_attention_v_channels=dims["v"],
+        cross_attention_widening_factor=dims["widening"],
+        query_residual=dims["query_residual"],
+        rescale_factor=float(hf_flow.rescale_factor),
+        dropout=0.0,
+        attention_dropout=_attention_dropout(hf_model),
+    )
+    hf = "perceiver.decoder.decoder"
+    modules = layer_map("decoder.cross_attention", f"{hf}.decoding_cross_attention", cross=True)
+    modules["decoder.head"] = f"{hf}.final_layer"
+    return decoder, modules
+
+
+# -- input adapters (as config fields) ---------------------------------------------------
 
 
 def _image_shape(hf_model: Any, image_size: int | tuple[int, int] | None) -> tuple[int, int, int]:
     size = hf_model.config.image_size if image_size is None else image_size
     height, width = (size, size) if isinstance(size, int) else tuple(size)
-    return height, width, hf_model.perceiver.input_preprocessor.in_channels
+    return int(height), int(width), int(hf_model.perceiver.input_preprocessor.in_channels)
 
 
 def _image_preprocessor(hf_model: Any, prep_type: str, position_encoding_type: str) -> Any:
@@ -214,101 +245,107 @@ def _image_preprocessor(hf_model: Any, prep_type: str, position_encoding_type: s
     return pre
 
 
-def _fourier_kwargs(pre: Any) -> dict[str, Any]:
-    """Our adapters' Fourier options from a Hugging Face preprocessor without projection."""
+def _fourier_fields(pre: Any) -> dict[str, Any]:
+    """Our Fourier options from a Hugging Face preprocessor without position projection."""
     fourier = pre.position_embeddings
     _require(
         fourier.concat_pos and not fourier.sine_only and pre.project_pos_dim <= 0,
         f"Fourier positions with concat_pos={fourier.concat_pos}, sine_only={fourier.sine_only}, "
         f"project_pos_dim={pre.project_pos_dim} are not supported",
     )
-    return {"num_frequency_bands": fourier.num_bands, "max_resolution": fourier.max_resolution}
+    return {
+        "num_frequency_bands": int(fourier.num_bands),
+        "max_resolution": tuple(int(r) for r in fourier.max_resolution),
+    }
 
 
-def _pixels_adapter(hf_model: Any, image_size: Any) -> tuple[InputAdapter, ModuleMap]:
+# Hugging Face image models take channels-first, un-normalised float images.
+_HF_IMAGE = {"normalize": False, "channels_first": True}
+
+
+def _pixels_fields(hf_model: Any, image_size: Any) -> tuple[dict[str, Any], ModuleMap]:
     pre = _image_preprocessor(hf_model, "pixels", "fourier")
-    adapter = ImageInputAdapter(
-        _image_shape(hf_model, image_size),
-        mean=None,
-        std=None,
-        channels_first=True,
-        **_fourier_kwargs(pre),
-    )
-    return adapter, {}
+    fields = {"preprocessing": "pixels", **_fourier_fields(pre)}
+    return {"image_shape": _image_shape(hf_model, image_size), **fields}, {}
 
 
-def _conv1x1_adapter(hf_model: Any, image_size: Any) -> tuple[InputAdapter, ModuleMap]:
+def _conv1x1_fields(hf_model: Any, image_size: Any) -> tuple[dict[str, Any], ModuleMap]:
     pre = _image_preprocessor(hf_model, "conv1x1", "trainable")
     conv = pre.convnet_1x1
     _require(tuple(conv.stride) == (1, 1), f"conv1x1 stride {tuple(conv.stride)} is not supported")
-    table = pre.position_embeddings.position_embeddings  # (N, C_pos)
-    position_encoding: PositionEncoding = TrainablePositionEncoding(*table.shape)
-    hf = "perceiver.input_preprocessor"
-    modules: ModuleMap
-    if pre.project_pos_dim > 0:
-        position_encoding = ProjectedPositionEncoding(position_encoding, pre.project_pos_dim)
-        modules = {
-            "encoder.input_adapter.position_encoding.encoding.table": (
-                f"{hf}.position_embeddings.position_embeddings"
-            ),
-            "encoder.input_adapter.position_encoding.projection": f"{hf}.positions_projection",
-        }
-    else:
-        modules = {
-            "encoder.input_adapter.position_encoding.table": (
-                f"{hf}.position_embeddings.position_embeddings"
-            )
-        }
-    adapter = Conv1x1ImageInputAdapter(
-        _image_shape(hf_model, image_size),
-        None,
-        num_output_channels=conv.out_channels,
-        mean=None,
-        std=None,
-        channels_first=True,
-        position_encoding=position_encoding,
+    shape = _image_shape(hf_model, image_size)
+    num_positions, num_channels = pre.position_embeddings.position_embeddings.shape  # (N, C)
+    grid = shape[:2]
+    _require(
+        num_positions == grid[0] * grid[1],
+        f"position_encoding has {num_positions} positions, the position grid {grid} has "
+        f"{grid[0] * grid[1]}",
     )
-    modules["encoder.input_adapter.conv1x1"] = f"{hf}.convnet_1x1"
-    return adapter, modules
+    hf = "perceiver.input_preprocessor"
+    ours = "encoder.input_adapter.position_encoding"
+    projected = pre.project_pos_dim > 0
+    table = f"{ours}.encoding.table" if projected else f"{ours}.table"
+    modules = {
+        table: f"{hf}.position_embeddings.position_embeddings",
+        "encoder.input_adapter.conv1x1": f"{hf}.convnet_1x1",
+    }
+    if projected:
+        modules[f"{ours}.projection"] = f"{hf}.positions_projection"
+    fields = {
+        "image_shape": shape,
+        "preprocessing": "conv1x1",
+        "num_preprocessing_channels": conv.out_channels,
+        "position_encoding": "trainable",
+        "num_position_channels": num_channels,
+        "num_position_projection_channels": pre.project_pos_dim if projected else None,
+    }
+    return fields, modules
 
 
-def _conv_adapter(hf_model: Any, image_size: Any) -> tuple[InputAdapter, ModuleMap]:
+def _conv_fields(hf_model: Any, image_size: Any) -> tuple[dict[str, Any], ModuleMap]:
     pre = _image_preprocessor(hf_model, "conv", "fourier")
     convnet = pre.convnet
+    norm = convnet.batchnorm
     _require(
-        isinstance(convnet.batchnorm, nn.BatchNorm2d),
+        isinstance(norm, nn.BatchNorm2d),
         "conv preprocessing without batchnorm is not supported",
     )
-    adapter = ConvImageInputAdapter(
-        _image_shape(hf_model, image_size),
-        num_output_channels=convnet.conv.out_channels,
-        use_batchnorm=True,
-        pool_padding=0,
-        mean=None,
-        std=None,
-        channels_first=True,
-        **_fourier_kwargs(pre),
+    _require(
+        norm.eps == 1e-5 and norm.momentum == 0.1 and norm.affine and norm.track_running_stats,
+        f"batchnorm eps={norm.eps}, momentum={norm.momentum}: only PyTorch's defaults "
+        "(1e-5, 0.1) are supported",
     )
-    adapter.norm.eps, adapter.norm.momentum = convnet.batchnorm.eps, convnet.batchnorm.momentum
+    fields = {
+        "image_shape": _image_shape(hf_model, image_size),
+        "preprocessing": "conv",
+        "num_preprocessing_channels": convnet.conv.out_channels,
+        "use_batchnorm": True,
+        "pool_padding": 0,
+        **_fourier_fields(pre),
+    }
     hf = "perceiver.input_preprocessor.convnet"
-    return adapter, {
+    return fields, {
         "encoder.input_adapter.conv": f"{hf}.conv",
         "encoder.input_adapter.norm": f"{hf}.batchnorm",
     }
 
 
-def _text_adapter(hf_model: Any) -> tuple[TextInputAdapter, ModuleMap]:
+def _text_fields(hf_model: Any) -> tuple[dict[str, Any], ModuleMap]:
     pre = hf_model.perceiver.input_preprocessor
     vocab_size, num_channels = pre.embeddings.weight.shape
-    adapter = TextInputAdapter(vocab_size, pre.position_embeddings.num_embeddings, num_channels)
+    fields = {
+        "vocab_size": vocab_size,
+        "max_seq_len": pre.position_embeddings.num_embeddings,
+        "num_input_channels": num_channels,
+    }
     hf = "perceiver.input_preprocessor"
-    return adapter, {
+    return fields, {
         "encoder.input_adapter.token_embedding": f"{hf}.embeddings",
         "encoder.input_adapter.position_encoding.table": f"{hf}.position_embeddings.weight",
     }
 
 
-def _frame_stack_adapter(hf_model: Any) -> tuple[InputAdapter, ModuleMap]:
+def _frame_stack_fields(hf_model: Any) -> tuple[dict[str, Any], ModuleMap]:
     pre = _image_preprocessor(hf_model, "patches", "fourier")
     _require(
         pre.conv_after_patching and isinstance(pre.conv_after_patches, nn.Linear),
@@ -322,86 +359,103 @@ def _frame_stack_adapter(hf_model: Any) -> tuple[InputAdapter, ModuleMap]:
         f"temporal_downsample={frames}",
     )
     height, width = hf_model.perceiver.decoder.output_image_shape  # inputs must match it
-    adapter = FrameStackInputAdapter(
-        (frames, projection.in_features // frames, height, width),
-        num_output_channels=projection.out_features,
-        **_fourier_kwargs(pre),
-    )
-    return adapter, {
+    fields = {
+        "frames_shape": (frames, projection.in_features // frames, height, width),
+        "num_preprocessing_channels": projection.out_features,
+        **_fourier_fields(pre),
+    }
+    return fields, {
         "encoder.input_adapter.projection": "perceiver.input_preprocessor.conv_after_patches"
     }
 
 
-def _flow_decoder(hf_model: Any) -> tuple[InputQueryDecoder, ModuleMap]:
-    hf_flow = hf_model.perceiver.decoder  # PerceiverOpticalFlowDecoder
-    hf_decoder = hf_flow.decoder  # PerceiverBasicDecoder
-    _require(hf_decoder.final_project, "an optical-flow decoder without final projection")
-    dims = _layer_dims(hf_decoder.decoding_cross_attention)
-    decoder = InputQueryDecoder(
-        num_output_channels=hf_decoder.final_layer.out_features,
-        num_latent_channels=dims["kv_dim"],
-        num_query_channels=dims["q_dim"],
-        output_index_shape=tuple(hf_flow.output_image_shape),
-        num_cross_attention_heads=dims["num_heads"],
-        num_cross_attention_qk_channels=dims["qk"],
-        num_cross_attention_v_channels=dims["v"],
-        cross_attention_widening_factor=dims["widening"],
-        query_residual=dims["query_residual"],
-        rescale_factor=hf_flow.rescale_factor,
+# -- per-class configs -------------------------------------------------------------------
+
+ConfigReader = Any  # (hf_model, image_size) -> (TaskConfig, ModuleMap)
+
+
+def _image_classifier(adapter_fields: Any) -> ConfigReader:
+    def read(hf_model: Any, image_size: Any) -> tuple[TaskConfig, ModuleMap]:
+        fields, adapter_modules = adapter_fields(hf_model, image_size)
+        encoder, encoder_modules = _encoder(hf_model)
+        decoder, num_classes, decoder_modules = _classification_decoder(hf_model)
+        config = ImageClassifierConfig(
+            num_classes=num_classes, encoder=encoder, decoder=decoder, **_HF_IMAGE, **fields
+        )
+        return config, adapter_modules | encoder_modules | decoder_modules
+
+    return read
+
+
+def _masked_lm(hf_model: Any, image_size: Any) -> tuple[TaskConfig, ModuleMap]:
+    fields, adapter_modules = _text_fields(hf_model)
+    encoder, encoder_modules = _encoder(hf_model)
+    decoder, decoder_modules = _masked_lm_decoder(hf_model)
+    config = MaskedLMConfig(encoder=encoder, decoder=decoder, **fields)
+    return config, adapter_modules | encoder_modules | decoder_modules
+
+
+def _sequence_classifier(hf_model: Any, image_size: Any) -> tuple[TaskConfig, ModuleMap]:
+    fields, adapter_modules = _text_fields(hf_model)
+    encoder, encoder_modules = _encoder(hf_model)
+    decoder, num_classes, decoder_modules = _classification_decoder(hf_model)
+    config = SequenceClassifierConfig(
+        num_classes=num_classes, encoder=encoder, decoder=decoder, **fields
     )
-    hf = "perceiver.decoder.decoder"
-    modules = layer_map("decoder.cross_attention", f"{hf}.decoding_cross_attention", cross=True)
-    modules["decoder.head"] = f"{hf}.final_layer"
-    return decoder, modules
+    return config, adapter_modules | encoder_modules | decoder_modules
 
 
-# -- per-class builders ----------------------------------------------------------------
-
-
-def _image_classifier(
-    adapter_fn: Callable[[Any, Any], tuple[InputAdapter, ModuleMap]],
-) -> Callable[[Any, Any], tuple[nn.Module, ModuleMap]]:
-    def build(hf_model: Any, image_size: Any) -> tuple[nn.Module, ModuleMap]:
-        adapter, adapter_modules = adapter_fn(hf_model, image_size)
-        encoder, encoder_modules = _encoder(hf_model, adapter)
-        decoder, decoder_modules = _classification_decoder(hf_model)
-        return PerceiverIO(encoder, decoder), adapter_modules | encoder_modules | decoder_modules
-
-    return build
-
-
-def _masked_lm(hf_model: Any, image_size: Any) -> tuple[nn.Module, ModuleMap]:
-    adapter, adapter_modules = _text_adapter(hf_model)
-    encoder, encoder_modules = _encoder(hf_model, adapter)
-    decoder, decoder_modules = _masked_lm_decoder(hf_model, adapter)
-    return TextPerceiverIO(encoder, decoder), adapter_modules | encoder_modules | decoder_modules
-
-
-def _sequence_classifier(hf_model: Any, image_size: Any) -> tuple[nn.Module, ModuleMap]:
-    adapter, adapter_modules = _text_adapter(hf_model)
-    encoder, encoder_modules = _encoder(hf_model, adapter)
-    decoder, decoder_modules = _classification_decoder(hf_model)
-    return TextPerceiverIO(encoder, decoder), adapter_modules | encoder_modules | decoder_modules
-
-
-def _optical_flow(hf_model: Any, image_size: Any) -> tuple[nn.Module, ModuleMap]:
-    adapter, adapter_modules = _frame_stack_adapter(hf_model)
-    encoder, encoder_modules = _encoder(hf_model, adapter)
+def _optical_flow(hf_model: Any, image_size: Any) -> tuple[TaskConfig, ModuleMap]:
+    fields, adapter_modules = _frame_stack_fields(hf_model)
+    encoder, encoder_modules = _encoder(hf_model)
     decoder, decoder_modules = _flow_decoder(hf_model)
-    model = InputQueryPerceiverIO(encoder, decoder)
-    return model, adapter_modules | encoder_modules | decoder_modules
+    config = OpticalFlowConfig(encoder=encoder, decoder=decoder, **fields)
+    return config, adapter_modules | encoder_modules | decoder_modules
 
 
-_BUILDERS: dict[str, Callable[[Any, Any], tuple[nn.Module, ModuleMap]]] = {
-    "PerceiverForImageClassificationFourier": _image_classifier(_pixels_adapter),
-    "PerceiverForImageClassificationLearned": _image_classifier(_conv1x1_adapter),
-    "PerceiverForImageClassificationConvProcessing": _image_classifier(_conv_adapter),
+_READERS: dict[str, ConfigReader] = {
+    "PerceiverForImageClassificationFourier": _image_classifier(_pixels_fields),
+    "PerceiverForImageClassificationLearned": _image_classifier(_conv1x1_fields),
+    "PerceiverForImageClassificationConvProcessing": _image_classifier(_conv_fields),
     "PerceiverForMaskedLM": _masked_lm,
     "PerceiverForSequenceClassification": _sequence_classifier,
     "PerceiverForOpticalFlow": _optical_flow,
 }
-SUPPORTED_CLASSES = tuple(_BUILDERS)
+SUPPORTED_CLASSES = tuple(_READERS)
 _IMAGE_CLASSES = SUPPORTED_CLASSES[:3]
+
+
+def from_transformers_with_config(
+    hf_model: nn.Module, image_size: int | tuple[int, int] | None = None
+) -> tuple[TaskConfig, nn.Module]:
+    """``(config, model)``: the task config describing ``hf_model`` and the converted model.
+
+    ``model`` is built by the task's builder from ``config`` alone, then given ``hf_model``'s
+    weights, so ``PortableModel(config, model.state_dict())`` is the same model. See
+    ``from_transformers`` for inputs and outputs.
+    """
+    name = type(hf_model).__name__
+    reader = _READERS.get(name)
+    if reader is None:
+        raise ValueError(
+            f"unsupported transformers model class {name!r}; supported: "
+            f"{', '.join(SUPPORTED_CLASSES)}"
+        )
+    if image_size is not None and name not in _IMAGE_CLASSES:
+        raise ValueError(f"image_size={image_size!r} only applies to image models, not {name}")
+    config, modules = reader(hf_model, image_size)
+    model = build(config)
+    adapter: Any = model.get_submodule("encoder.input_adapter")
+    expected = _encoder_input_channels(hf_model)
+    _require(
+        expected == adapter.num_input_channels,
+        f"encoder cross-attention expects {expected} input channels, the converted "
+        f"adapter gives {adapter.num_input_channels}",
+    )
+    copy_weights(model, hf_model, modules)
+    reference = next(hf_model.parameters())
+    model.to(device=reference.device, dtype=reference.dtype)
+    return config, model.train(hf_model.training)
 
 
 def from_transformers(
@@ -420,27 +474,64 @@ def from_transformers(
     ``config.train_size`` and returns (B, H, W, 2) flow. ``PerceiverForMultimodalAutoencoding``
     (dict inputs, subsampled decoding) is not supported.
 
-    The result is in the same train/eval mode, dtype and device as ``hf_model``.
+    The result is in the same train/eval mode, dtype and device as ``hf_model``;
+    ``from_transformers_with_config`` also returns the task config that describes it.
     """
-    name = type(hf_model).__name__
-    builder = _BUILDERS.get(name)
-    if builder is None:
+    return from_transformers_with_config(hf_model, image_size)[1]
+
+
+# -- storing conversions -------------------------------------------------------------------
+
+
+def _safetensors_torch() -> Any:
+    try:
+        import safetensors.torch
+    except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ValueError(
-            f"unsupported transformers model class {name!r}; supported: "
-            f"{', '.join(SUPPORTED_CLASSES)}"
+            "reading or writing model.safetensors needs the safetensors package: "
+            "pip install '.[hf]' (or pip install safetensors)"
+        ) from exc
+    return safetensors.torch
+
+
+def save_converted(out_dir: str | Path, config: TaskConfig, model: nn.Module) -> None:
+    """Write ``config.json`` (the task config) and ``model.safetensors`` into ``out_dir``.
+
+    Tied weights (the masked-LM head shares the token embedding) are stored once.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / CONFIG_FILE).write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
+    _safetensors_torch().save_model(model, str(out / WEIGHTS_FILE))
+
+
+def load_converted(out_dir: str | Path) -> PortableModel:
+    """The model that ``save_converted`` (or ``perceiver-pipeline convert``) wrote, in eval mode.
+
+    Needs ``safetensors``, not ``transformers``. The model is built from ``config.json`` by
+    the task's builder and is float32 on the CPU.
+    """
+    out = Path(out_dir)
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (out / name).is_file():
+            raise ValueError(f"{out / name} not found: not a converted model folder")
+    config = config_from_dict(json.loads((out / CONFIG_FILE).read_text()))
+    model = PortableModel(config)
+    missing, unexpected = _safetensors_torch().load_model(
+        model.model, str(out / WEIGHTS_FILE), strict=False
+    )
+    if missing or unexpected:
+        raise ValueError(
+            f"{out / WEIGHTS_FILE} does not match {out / CONFIG_FILE}: missing {sorted(missing)}, "
+            f"unexpected {sorted(unexpected)}"
         )
-    if image_size is not None and name not in _IMAGE_CLASSES:
-        raise ValueError(f"image_size={image_size!r} only applies to image models, not {name}")
-    model, modules = builder(hf_model, image_size)
-    copy_weights(model, hf_model, modules)
-    config: Any = getattr(hf_model, "config", None)
-    dropout = float(config.attention_probs_dropout_prob)
-    for module in model.modules():
-        if isinstance(module, MultiHeadAttention):
-            module.dropout = dropout  # on attention probabilities, as Hugging Face does
-    reference = next(hf_model.parameters())
-    model.to(device=reference.device, dtype=reference.dtype)
-    return model.train(hf_model.training)
+    return model.eval()
 
 
-__all__ = ["SUPPORTED_CLASSES", "from_transformers"]
+__all__ = [
+    "SUPPORTED_CLASSES",
+    "from_transformers",
+    "from_transformers_with_config",
+    "load_converted",
+    "save_converted",
+]

@@ -17,12 +17,20 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
-from perceiver.builders import image_classifier
-from perceiver.config import ImageClassifierConfig
+from perceiver.builders import image_classifier, masked_lm, optical_flow, sequence_classifier
+from perceiver.config import (
+    ImageClassifierConfig,
+    MaskedLMConfig,
+    OpticalFlowConfig,
+    SequenceClassifierConfig,
+)
 
 # task name -> (config class, builder)
 TASKS: dict[str, tuple[type[BaseModel], Callable[[Any], nn.Module]]] = {
     "image_classification": (ImageClassifierConfig, image_classifier),
+    "masked_language_modeling": (MaskedLMConfig, masked_lm),
+    "sequence_classification": (SequenceClassifierConfig, sequence_classifier),
+    "optical_flow": (OpticalFlowConfig, optical_flow),
 }
 
 

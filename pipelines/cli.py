@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipelines.config import ConfigError, load_config, option_help
+from pipelines.convert_cmd import add_parser as add_convert_parser
+from pipelines.convert_cmd import run as run_convert
 from pipelines.data_cmd import add_parsers as add_data_parsers
 from pipelines.data_cmd import run_preprocess, run_sample_data
 
@@ -67,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
     add_data_parsers(sub)
+    add_convert_parser(sub)
 
     p = sub.add_parser(
         "train",
@@ -145,6 +148,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_sample_data(args)
     if cmd == "preprocess":
         return run_preprocess(args)
+    if cmd == "convert":
+        return run_convert(args)
     if cmd in ("register", "promote"):
         from pipelines.registry import promote, register
         from pipelines.tracking import resolve_tracking_uri

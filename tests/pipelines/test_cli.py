@@ -2,7 +2,17 @@ import pytest
 
 from pipelines.cli import build_parser, main
 
-COMMANDS = ["demo", "sample-data", "preprocess", "train", "evaluate", "register", "promote", "run"]
+COMMANDS = [
+    "demo",
+    "sample-data",
+    "preprocess",
+    "train",
+    "evaluate",
+    "register",
+    "promote",
+    "run",
+    "convert",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,0 +1,336 @@
+"""Our Perceiver IO image classifier against Hugging Face transformers' with identical weights.
+
+Model: ``PerceiverForImageClassificationFourier`` at the full 224x224 input (50,176 input
+positions of 261 channels: 3 RGB + 2 * 2 * 64 Fourier + 2 coordinates), built from a
+``PerceiverConfig`` whose latent array is reduced so that a CPU step takes seconds; ours is
+``perceiver.convert.from_transformers`` of that very model (same weights; outputs are checked
+to agree). Attention dropout is 0 in both (a non-zero dropout sends SDPA on CPU to its
+unfused path).
+
+Reported, ours vs transformers':
+
+- time of one training step (forward, cross-entropy, backward; batch ``--batch``): the
+  median over ``--rounds`` rounds that alternate the two models in one process, after
+  ``--warmup`` steps of each. Other processes share this machine's CPUs, so single steps are
+  noisy; alternating spreads that noise over both.
+- peak memory growth of one step: each implementation runs in its own subprocess (this script
+  with ``--measure-memory ours|hf``) with ``MALLOC_MMAP_THRESHOLD_=65536`` so freed tensors
+  go back to the OS; the growth is the peak resident set size (``ru_maxrss`` if the step set a
+  new maximum, else the maximum of a 1 ms RSS sampler thread) minus the RSS just before the
+  step (model and inputs built, no gradients yet). Measured at two batch sizes, which gives
+  the growth per sample and the largest batch that fits in ``--budget-gib`` GiB.
+- achieved FLOP/s as a fraction of this machine's ``torch.mm`` rate (2048^3 float32, best of
+  several, measured in the same run). A step's FLOPs are counted by
+  ``torch.utils.flop_counter.FlopCounterMode`` on the transformers model (explicit matmuls;
+  the same arithmetic as ours, whose fused SDPA the counter may not see on CPU).
+
+The Kinetics multimodal autoencoder is not measured: ``PerceiverForMultimodalAutoencoding``
+is not convertible (``perceiver.convert``).
+
+    .venv/bin/python benchmarks/model_vs_transformers.py            # ~3-5 min on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+GIB = 1024**3
+NUM_CLASSES = 1000
+
+
+def hf_config(args: argparse.Namespace) -> Any:
+    import transformers
+
+    kwargs: dict[str, Any] = dict(
+        image_size=224,
+        d_model=261,  # 3 + 2 * 2 * 64 + 2: the Fourier classifier's input width
+        num_latents=args.latents,
+        d_latents=args.latent_channels,
+        num_blocks=1,
+        num_self_attends_per_block=args.self_attends,
+        num_self_attention_heads=8,
+        num_cross_attention_heads=1,
+        num_labels=NUM_CLASSES,
+        attention_probs_dropout_prob=0.0,
+    )
+    return transformers.PerceiverConfig(**kwargs)
+
+
+def build_models(args: argparse.Namespace, which: str = "both") -> dict[str, nn.Module]:
+    """{"hf": transformers model, "ours": its conversion}, both in train mode, same weights."""
+    import transformers
+
+    from perceiver.convert import from_transformers
+
+    torch.manual_seed(0)
+    hf = transformers.PerceiverForImageClassificationFourier(hf_config(args)).train()
+    models: dict[str, nn.Module] = {"hf": hf, "ours": from_transformers(hf)}
+    if which != "both":
+        models = {which: models[which]}
+    gc.collect()
+    return models
+
+
+def batch(size: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.randn(size, 3, 224, 224, generator=gen)
+    labels = torch.randint(0, NUM_CLASSES, (size,), generator=gen)
+    return images, labels
+
+
+def step_fn(name: str, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> Callable:
+    def step() -> None:
+        logits = model(inputs=images).logits if name == "hf" else model(images)
+        nn.functional.cross_entropy(logits, labels).backward()
+        model.zero_grad(set_to_none=True)
+
+    return step
+
+
+def mm_rate(size: int = 2048, repeats: int = 5) -> float:
+    """Best FLOP/s of a float32 size^3 torch.mm on this machine now."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = max(best, 2 * size**3 / (time.perf_counter() - start))
+    return best
+
+
+def count_flops(step: Callable[[], None]) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    return int(counter.get_total_flops())
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def measure_memory(args: argparse.Namespace) -> dict[str, float]:
+    """In this process: peak RSS growth of one step of ``args.measure_memory`` (bytes)."""
+    name = args.measure_memory
+    model = build_models(args, name)[name]
+    images, labels = batch(args.memory_batch)
+    step = step_fn(name, model, images, labels)
+    gc.collect()
+    base = rss()
+    maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = base
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, rss())
+            time.sleep(0.001)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    step()
+    done.set()
+    sampler.join()
+    maxrss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if maxrss_after > maxrss_before:  # this step set the process maximum: exact peak
+        peak = max(peak, maxrss_after)
+    return {"base": base, "growth": peak - base}
+
+
+def memory_in_subprocess(args: argparse.Namespace, name: str, batch_size: int) -> dict:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--measure-memory",
+        name,
+        "--memory-batch",
+        str(batch_size),
+        "--latents",
+        str(args.latents),
+        "--latent-channels",
+        str(args.latent_channels),
+        "--self-attends",
+        str(args.self_attends),
+    ]
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", PYTHONPATH=str(ROOT))
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def time_steps(args: argparse.Namespace, models: dict[str, nn.Module]) -> dict[str, list[float]]:
+    images, labels = batch(args.batch)
+    steps = {name: step_fn(name, m, images, labels) for name, m in models.items()}
+    for _ in range(args.warmup):
+        for step in steps.values():
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for r in range(args.rounds):
+        order = list(steps) if r % 2 == 0 else list(reversed(steps))
+        for name in order:
+            start = time.perf_counter()
+            steps[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def check_outputs(models: dict[str, nn.Module]) -> float:
+    images, _ = batch(2, seed=3)
+    with torch.no_grad():
+        theirs = models["hf"](inputs=images).logits
+        ours = models["ours"](images)
+    return ((ours - theirs).abs().max() / theirs.abs().max()).item()
+
+
+def fits(budget: float, base: float, m1: dict, m2: dict, b1: int, b2: int) -> tuple[float, int]:
+    """Growth per sample (linear fit of two batch sizes) and the largest batch in ``budget``."""
+    per_sample = max((m2["growth"] - m1["growth"]) / (b2 - b1), 1.0)
+    fixed = m1["growth"] - per_sample * b1
+    return per_sample, max(int((budget - base - fixed) // per_sample), 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--latents", type=int, default=256)
+    parser.add_argument("--latent-channels", type=int, default=256)
+    parser.add_argument("--self-attends", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--budget-gib", type=float, default=16.0)
+    parser.add_argument("--no-record", action="store_true", help="print only")
+    parser.add_argument("--measure-memory", choices=["ours", "hf"], help=argparse.SUPPRESS)
+    parser.add_argument("--memory-batch", type=int, default=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.measure_memory:
+        print(json.dumps(measure_memory(args)))
+        return
+
+    import transformers
+
+    threads = torch.get_num_threads()
+    models = build_models(args)
+    error = check_outputs(models)
+    images, labels = batch(args.batch)
+    flops = {n: count_flops(step_fn(n, m, images, labels)) for n, m in models.items()}
+    peak_before = mm_rate()
+    times = time_steps(args, models)
+    peak_after = mm_rate()
+    del models
+    gc.collect()
+    b1, b2 = 1, 2 * args.batch
+    mem = {
+        n: (memory_in_subprocess(args, n, b1), memory_in_subprocess(args, n, b2))
+        for n in ("ours", "hf")
+    }
+
+    # The machine's attainable rate: the better of the two readings (contention lowers one).
+    peak = max(peak_before, peak_after)
+    model_flops = flops["hf"]
+    med = {n: statistics.median(t) for n, t in times.items()}
+    budget = args.budget_gib * GIB
+    rows = []
+    fit = {}
+    for n in ("ours", "hf"):
+        m1, m2 = mem[n]
+        fit[n] = fits(budget, max(m1["base"], m2["base"]), m1, m2, b1, b2)
+        rate = model_flops / med[n]
+        rows.append(
+            f"| {'ours' if n == 'ours' else 'transformers ' + transformers.__version__} "
+            f"| {med[n]:.2f} ({min(times[n]):.2f}-{max(times[n]):.2f}) "
+            f"| {m1['growth'] / 2**20:.0f} / {m2['growth'] / 2**20:.0f} "
+            f"| {fit[n][0] / 2**20:.0f} | {fit[n][1]} "
+            f"| {rate / 1e9:.1f} | {rate / peak:.0%} |"
+        )
+    speedup = med["hf"] / med["ours"]
+    speedup_min = min(times["hf"]) / min(times["ours"])
+    mem_ratio = mem["ours"][1]["growth"] / mem["hf"][1]["growth"]
+    body = "\n".join(
+        [
+            "## Model step: ours vs transformers (`benchmarks/model_vs_transformers.py`)",
+            "",
+            "`PerceiverForImageClassificationFourier` at 224x224 (50,176 positions x 261 "
+            f"channels), {args.latents} latents x {args.latent_channels} channels, "
+            f"{args.self_attends} self-attention layers, 1000 classes, attention dropout 0; "
+            "ours is `perceiver.convert.from_transformers` of the same model (max relative "
+            f"output difference {error:.1e}). Training step = forward + cross-entropy + "
+            f"backward, batch {args.batch}, float32, {threads} torch threads; "
+            f"{model_flops / 1e9:.0f} GFLOP per step, counted by FlopCounterMode on the "
+            "transformers model and used for both rows (same matmuls; ours' fused SDPA "
+            "recomputes the scores in backward, so it does slightly more, but the counter "
+            f"does not see the CPU SDPA kernel and counts only {flops['ours'] / 1e9:.0f} "
+            "GFLOP on ours).",
+            "",
+            f"| implementation | step s, median of {args.rounds} (min-max) "
+            f"| peak RSS growth MiB, batch {b1} / {b2} | MiB per sample "
+            f"| max batch in {args.budget_gib:g} GiB | GFLOP/s | of torch.mm rate |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+            *rows,
+            "",
+            f"- **speed-up ours / transformers: {speedup:.2f}x** by medians, "
+            f"{speedup_min:.2f}x by fastest steps (target >= 1.5x); "
+            f"**memory growth ratio ours / transformers at batch {b2}: {mem_ratio:.2f}** "
+            "(target <= 0.5).",
+            f"- torch.mm rate (2048^3 float32, best of 5): {peak_before / 1e9:.1f} GFLOP/s "
+            f"before the timed steps, {peak_after / 1e9:.1f} after; the higher one is the "
+            "reference.",
+            "- Where the time goes (torch.profiler, one step of each at this size): both spend "
+            "most of it in the same matmuls, the k/v projections of the 50,176 x 261 inputs "
+            "(forward and both gradients) and the attention over them. Ours saves "
+            "transformers' per-step Fourier-feature recomputation (sin/cos/mul/cat) and a "
+            "(B, 50176, 261) copy, and its fused SDPA does not store the (B, H, L, 50176) "
+            "probabilities (the memory difference), but the CPU SDPA backward recomputes "
+            "them and zero-fills its gradients, so it is no faster than the explicit "
+            "bmm + softmax. With the same arithmetic there is no 1.5x to be had. What would "
+            "change it (not done): the 258 Fourier channels are the same for every sample, "
+            "so their share of the k/v projections and of the weight gradients can be "
+            "computed once per step instead of once per sample (a custom autograd function "
+            "around LayerNorm + k/v projection), and the (B, 50176, 261) normalised input "
+            "need not be stored.",
+            "- Method: timed steps alternate the two models in one process after "
+            f"{args.warmup} warm-up steps each. Memory: one step per fresh subprocess "
+            "(`--measure-memory`), peak RSS minus RSS before the step, glibc "
+            "`MALLOC_MMAP_THRESHOLD_=65536`; per-sample growth from batch "
+            f"{b1} and {b2}; max batch = (budget - RSS before the step - fixed growth) / "
+            "per-sample growth (weights, gradients and an optimizer state are not added).",
+            "- Other agents were using this machine's 2 CPUs during the run, so times are "
+            "noisy; compare the two rows of one run, not runs.",
+            "- Not measured: the Kinetics multimodal autoencoder "
+            "(`PerceiverForMultimodalAutoencoding` cannot be converted).",
+        ]
+    )
+    print(body)
+    if not args.no_record:
+        sys.path.insert(0, str(ROOT))  # run as a script: make `benchmarks` importable
+        from benchmarks._record import record
+
+        print(f"recorded in {record('model_vs_transformers', body)}")
+
+
+if __name__ == "__main__":
+    main()
