@@ -224,6 +224,15 @@ def check_cli_call(args: list[str]) -> list[str]:
             f"`perceiver-pipeline {shlex.join(args)}` does not parse (exit {exc.code}): "
             f"{stderr.getvalue().strip()}"
         ]
+    if ns.command == "preprocess":
+        from pipelines.data_cmd import PREPROCESS_OPTIONS
+        from preprocessing.modalities import modality_config
+
+        options = {k: getattr(ns, k) for k in PREPROCESS_OPTIONS if getattr(ns, k) is not None}
+        try:
+            modality_config(ns.modality, options)
+        except ValueError as exc:
+            return [f"`perceiver-pipeline {shlex.join(args)}`: {exc}"]
     config = getattr(ns, "config", None)
     if config is None:
         return []

@@ -318,7 +318,11 @@ def test_pipeline_commands_parse_with_the_real_cli(m: mf.Manifest) -> None:
     [
         ("perceiver-pipeline trian --config /app/configs/imagenet.yaml", "does not parse"),
         ("perceiver-pipeline run --confg /app/configs/imagenet.yaml", "does not parse"),
-        ("perceiver-pipeline preprocess --modality video --input a --output b", "does not parse"),
+        ("perceiver-pipeline preprocess --modality lidar --input a --output b", "does not parse"),
+        (
+            "perceiver-pipeline preprocess --modality video --input a --output b --height 8",
+            "an option of autoflow",
+        ),
         (
             "perceiver-pipeline run --config /app/configs/imagenet.yaml --set data.shard=/x",
             "unknown key",
