@@ -12,6 +12,7 @@ from typing import Any
 
 from torch import nn
 
+from perceiver.adapters.audio import AudioInputAdapter
 from perceiver.adapters.base import InputAdapter
 from perceiver.adapters.frame_stack import FrameStackInputAdapter
 from perceiver.adapters.image import IMAGENET_MEAN, IMAGENET_STD, ImageInputAdapter
@@ -20,27 +21,48 @@ from perceiver.adapters.image_variants import (
     ConvImageInputAdapter,
     PatchImageInputAdapter,
 )
+from perceiver.adapters.label import LabelInputAdapter
+from perceiver.adapters.multimodal import MultimodalInputAdapter
+from perceiver.adapters.point_cloud import PointCloudInputAdapter
 from perceiver.adapters.text import TextInputAdapter
+from perceiver.adapters.video import VideoInputAdapter
 from perceiver.attention import MultiHeadAttention
 from perceiver.config import (
+    AudioClassifierConfig,
     ClassificationDecoderConfig,
     EncoderConfig,
     ImageClassifierConfig,
     MaskedLMConfig,
     OpticalFlowConfig,
+    PointCloudClassifierConfig,
     SequenceClassifierConfig,
+    VideoClassifierConfig,
 )
+from perceiver.config_multimodal import MultimodalAutoencoderConfig
 from perceiver.decoders.basic import BasicDecoder
 from perceiver.decoders.classification import ClassificationDecoder
 from perceiver.decoders.input_query import InputQueryDecoder
+from perceiver.decoders.multimodal import (
+    FourierOutputQuery,
+    MultimodalDecoder,
+    OutputQuery,
+    TrainableOutputQuery,
+)
 from perceiver.decoders.tied_embedding import TiedEmbeddingHead
 from perceiver.encoder import PerceiverEncoder
 from perceiver.input_query_model import InputQueryPerceiverIO
 from perceiver.model import PerceiverIO
+from perceiver.multimodal_model import MultimodalAutoencoder
 from perceiver.position import (
     PositionEncoding,
     ProjectedPositionEncoding,
     TrainablePositionEncoding,
+)
+from perceiver.postprocessors import (
+    ClassificationPostprocessor,
+    MultimodalPostprocessor,
+    PatchPostprocessor,
+    ProjectionPostprocessor,
 )
 from perceiver.text_model import TextPerceiverIO
 
@@ -227,3 +249,113 @@ def optical_flow(config: OpticalFlowConfig) -> InputQueryPerceiverIO:
     )
     _set_attention_dropout(dec, d.attention_dropout)
     return InputQueryPerceiverIO(enc, dec)
+
+
+def _classifier(
+    adapter: InputAdapter,
+    config: AudioClassifierConfig | VideoClassifierConfig | PointCloudClassifierConfig,
+) -> PerceiverIO:
+    enc = encoder(config.encoder, adapter)
+    dec = classification_decoder(
+        config.decoder, config.num_classes, config.encoder.num_latent_channels
+    )
+    return PerceiverIO(enc, dec)
+
+
+def audio_classifier(config: AudioClassifierConfig) -> PerceiverIO:
+    """(B, T) or (B, T, C_audio) waveforms -> (B, num_classes) multi-label logits (for BCE)."""
+    adapter = AudioInputAdapter(
+        config.num_samples,
+        config.samples_per_patch,
+        config.num_frequency_bands,
+        num_audio_channels=config.num_audio_channels,
+        max_resolution=None if config.max_resolution is None else (config.max_resolution,),
+    )
+    return _classifier(adapter, config)
+
+
+def video_classifier(config: VideoClassifierConfig) -> PerceiverIO:
+    """(B, T, H, W, C) clips (or (B, T, C, H, W)) -> (B, num_classes) logits."""
+    adapter = VideoInputAdapter(
+        config.video_shape,
+        config.patch_shape,
+        config.num_frequency_bands,
+        mean=config.mean,
+        std=config.std,
+        max_resolution=config.max_resolution,
+        channels_first=config.channels_first,
+    )
+    return _classifier(adapter, config)
+
+
+def point_cloud_classifier(config: PointCloudClassifierConfig) -> PerceiverIO:
+    """(B, N, 3) points -> (B, num_classes) logits, invariant to the order of the points."""
+    adapter = PointCloudInputAdapter(config.num_frequency_bands, config.max_resolution)
+    return _classifier(adapter, config)
+
+
+def multimodal_autoencoder(config: MultimodalAutoencoderConfig) -> MultimodalAutoencoder:
+    """{"audio", "image", "label"} inputs -> latents -> per-modality reconstructions.
+
+    See ``MultimodalAutoencoderConfig`` for the shapes and ``MultimodalAutoencoder`` for
+    subsampled and chunked decoding.
+    """
+    frames, height, width, channels = config.video_shape
+    num_samples = config.num_audio_samples
+    image_resolution = config.image_max_resolution or (frames, height, width)
+    audio_resolution = (config.audio_max_resolution or num_samples,)
+    adapter = MultimodalInputAdapter(
+        {
+            "audio": AudioInputAdapter(
+                num_samples,
+                config.samples_per_patch,
+                config.audio_num_frequency_bands,
+                max_resolution=audio_resolution,
+            ),
+            "image": VideoInputAdapter(
+                config.video_shape,
+                config.image_patch_shape,
+                config.image_num_frequency_bands,
+                max_resolution=image_resolution,
+                channels_first=config.channels_first,
+            ),
+            "label": LabelInputAdapter(config.num_classes),
+        },
+        min_padding_size=config.min_padding_size,
+        mask_probs=config.mask_probs,
+        eval_masked=config.eval_masked,
+    )
+    enc = encoder(config.encoder, adapter)
+    d = config.decoder
+    queries: dict[str, OutputQuery] = {
+        "audio": FourierOutputQuery(
+            (num_samples // config.samples_per_patch,),
+            d.audio_num_frequency_bands,
+            audio_resolution,
+        ),
+        "image": FourierOutputQuery(
+            (frames, height, width), d.image_num_frequency_bands, image_resolution
+        ),
+        "label": TrainableOutputQuery(1, d.num_label_query_channels),
+    }
+    dec = MultimodalDecoder(
+        queries,
+        num_latent_channels=config.encoder.num_latent_channels,
+        num_output_channels=d.num_output_channels,
+        min_padding_size=d.min_padding_size,
+        num_cross_attention_heads=d.num_cross_attention_heads,
+        num_cross_attention_qk_channels=d.num_cross_attention_qk_channels,
+        num_cross_attention_v_channels=d.num_cross_attention_v_channels,
+        cross_attention_widening_factor=d.cross_attention_widening_factor,
+        dropout=d.dropout,
+        chunk_size=d.chunk_size,
+    )
+    _set_attention_dropout(dec, d.attention_dropout)
+    post = MultimodalPostprocessor(
+        {
+            "audio": PatchPostprocessor(d.num_output_channels, config.samples_per_patch),
+            "image": ProjectionPostprocessor(d.num_output_channels, channels),
+            "label": ClassificationPostprocessor(d.num_output_channels, config.num_classes),
+        }
+    )
+    return MultimodalAutoencoder(enc, dec, post)

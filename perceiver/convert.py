@@ -50,6 +50,9 @@ from perceiver.config import (
     SequenceClassifierConfig,
     TaskConfig,
 )
+from perceiver.config_multimodal import MultimodalAutoencoderConfig
+from perceiver.convert_multimodal import CLASS_NAME as MULTIMODAL_CLASS
+from perceiver.convert_multimodal import read_multimodal
 from perceiver.convert_weights import ModuleMap, copy_weights, layer_map
 from perceiver.portable import PortableModel, build, config_from_dict
 
@@ -423,11 +426,18 @@ _READERS: dict[str, ConfigReader] = {
 }
 SUPPORTED_CLASSES = tuple(_READERS)
 _IMAGE_CLASSES = SUPPORTED_CLASSES[:3]
+# Classes taking one tensor (what ``perceiver-pipeline convert`` can check) are
+# SUPPORTED_CLASSES; from_transformers also converts the multimodal autoencoder (dict inputs).
+_READERS[MULTIMODAL_CLASS] = lambda hf_model, image_size: read_multimodal(
+    hf_model, image_size, _encoder
+)
+ALL_SUPPORTED_CLASSES = (*SUPPORTED_CLASSES, MULTIMODAL_CLASS)
+AnyTaskConfig = TaskConfig | MultimodalAutoencoderConfig
 
 
 def from_transformers_with_config(
     hf_model: nn.Module, image_size: int | tuple[int, int] | None = None
-) -> tuple[TaskConfig, nn.Module]:
+) -> tuple[AnyTaskConfig, nn.Module]:
     """``(config, model)``: the task config describing ``hf_model`` and the converted model.
 
     ``model`` is built by the task's builder from ``config`` alone, then given ``hf_model``'s
@@ -439,7 +449,7 @@ def from_transformers_with_config(
     if reader is None:
         raise ValueError(
             f"unsupported transformers model class {name!r}; supported: "
-            f"{', '.join(SUPPORTED_CLASSES)}"
+            f"{', '.join(ALL_SUPPORTED_CLASSES)}"
         )
     if image_size is not None and name not in _IMAGE_CLASSES:
         raise ValueError(f"image_size={image_size!r} only applies to image models, not {name}")
@@ -463,7 +473,7 @@ def from_transformers(
 ) -> nn.Module:
     """This package's equivalent of a ``transformers`` Perceiver model, with its weights.
 
-    Supported classes: ``SUPPORTED_CLASSES``; any other raises a ValueError naming it.
+    Supported classes: ``ALL_SUPPORTED_CLASSES``; any other raises a ValueError naming it.
     Image models take (B, C, H, W) float images of ``image_size`` (default
     ``config.image_size``; the learned-position model needs exactly that size) and return
     (B, num_labels) logits. ``PerceiverForMaskedLM`` takes (B, N) token ids (N <=
@@ -472,7 +482,9 @@ def from_transformers(
     models accept ``attention_mask=`` (1 = token, 0 = padding) or ``pad_mask=``.
     ``PerceiverForOpticalFlow`` takes (B, 2, 27, H, W) frame pairs with (H, W) =
     ``config.train_size`` and returns (B, H, W, 2) flow. ``PerceiverForMultimodalAutoencoding``
-    (dict inputs, subsampled decoding) is not supported.
+    becomes a ``MultimodalAutoencoder`` taking the same dict inputs and
+    ``output_indices=`` (Hugging Face's ``subsampled_output_points``), returning the same dict
+    (see ``perceiver.convert_multimodal``).
 
     The result is in the same train/eval mode, dtype and device as ``hf_model``;
     ``from_transformers_with_config`` also returns the task config that describes it.
@@ -494,7 +506,7 @@ def _safetensors_torch() -> Any:
     return safetensors.torch
 
 
-def save_converted(out_dir: str | Path, config: TaskConfig, model: nn.Module) -> None:
+def save_converted(out_dir: str | Path, config: AnyTaskConfig, model: nn.Module) -> None:
     """Write ``config.json`` (the task config) and ``model.safetensors`` into ``out_dir``.
 
     Tied weights (the masked-LM head shares the token embedding) are stored once.
@@ -529,6 +541,7 @@ def load_converted(out_dir: str | Path) -> PortableModel:
 
 
 __all__ = [
+    "ALL_SUPPORTED_CLASSES",
     "SUPPORTED_CLASSES",
     "from_transformers",
     "from_transformers_with_config",

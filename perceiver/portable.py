@@ -17,13 +17,26 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
-from perceiver.builders import image_classifier, masked_lm, optical_flow, sequence_classifier
+from perceiver.builders import (
+    audio_classifier,
+    image_classifier,
+    masked_lm,
+    multimodal_autoencoder,
+    optical_flow,
+    point_cloud_classifier,
+    sequence_classifier,
+    video_classifier,
+)
 from perceiver.config import (
+    AudioClassifierConfig,
     ImageClassifierConfig,
     MaskedLMConfig,
     OpticalFlowConfig,
+    PointCloudClassifierConfig,
     SequenceClassifierConfig,
+    VideoClassifierConfig,
 )
+from perceiver.config_multimodal import MultimodalAutoencoderConfig
 
 # task name -> (config class, builder)
 TASKS: dict[str, tuple[type[BaseModel], Callable[[Any], nn.Module]]] = {
@@ -31,6 +44,10 @@ TASKS: dict[str, tuple[type[BaseModel], Callable[[Any], nn.Module]]] = {
     "masked_language_modeling": (MaskedLMConfig, masked_lm),
     "sequence_classification": (SequenceClassifierConfig, sequence_classifier),
     "optical_flow": (OpticalFlowConfig, optical_flow),
+    "audio_classification": (AudioClassifierConfig, audio_classifier),
+    "video_classification": (VideoClassifierConfig, video_classifier),
+    "point_cloud_classification": (PointCloudClassifierConfig, point_cloud_classifier),
+    "multimodal_autoencoding": (MultimodalAutoencoderConfig, multimodal_autoencoder),
 }
 
 

@@ -43,7 +43,12 @@ def fourier_features(
             f"positions have {num_dims} dimensions"
         )
     freqs = torch.stack(
-        [torch.linspace(1.0, res / 2.0, steps=num_bands) for res in max_resolution]
+        [
+            torch.linspace(
+                1.0, res / 2.0, steps=num_bands, device=positions.device, dtype=positions.dtype
+            )
+            for res in max_resolution
+        ]
     )  # (D, F)
     scaled = positions[:, :, None] * freqs[None, :, :]  # (N, D, F)
     scaled = scaled.reshape(positions.shape[0], -1)  # (N, D * F)

@@ -7,6 +7,8 @@ samples per patch), which divides the number of positions the encoder attends to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from einops import rearrange
 
@@ -20,7 +22,9 @@ class AudioInputAdapter(InputAdapter):
     """(B, T) or (B, T, C_audio) waveform -> (B, T/s, s*C_audio + Fourier channels).
 
     ``s = samples_per_patch`` must divide ``num_samples = T``. Each position holds its patch's
-    samples in (sample, channel) order. ``int16`` PCM is scaled to [-1, 1); floating-point
+    samples in (sample, channel) order. The highest Fourier band is at ``max_resolution / 2``
+    (default: the number of patches; Perceiver IO's Kinetics model uses ``(num_samples,)``).
+    ``int16`` PCM is scaled to [-1, 1); floating-point
     waveforms are used as they are. A (B, T) input is taken as mono when
     ``num_audio_channels`` is 1.
     """
@@ -31,6 +35,7 @@ class AudioInputAdapter(InputAdapter):
         samples_per_patch: int,
         num_frequency_bands: int,
         num_audio_channels: int = 1,
+        max_resolution: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if num_samples < 1 or num_audio_channels < 1:
@@ -47,7 +52,9 @@ class AudioInputAdapter(InputAdapter):
         self.samples_per_patch = samples_per_patch
         self.num_audio_channels = num_audio_channels
         self.num_patches = num_samples // samples_per_patch
-        self.position_encoding = FourierPositionEncoding((self.num_patches,), num_frequency_bands)
+        self.position_encoding = FourierPositionEncoding(
+            (self.num_patches,), num_frequency_bands, max_resolution
+        )
         self.num_input_channels = (
             samples_per_patch * num_audio_channels + self.position_encoding.num_channels
         )

@@ -22,6 +22,11 @@ class VideoInputAdapter(InputAdapter):
     Positions are in (time, row, column) row-major order; each holds its patch's pixels in
     (t, h, w, channel) order. ``uint8`` clips are scaled to [0, 1], floating-point clips are
     taken as they are; then, if given, ``mean``/``std`` (one entry per channel) normalise.
+
+    ``max_resolution`` sets the highest Fourier band per axis (default: the patch grid;
+    Perceiver IO's Kinetics model uses the clip's (T, H, W)). ``channels_first=True`` takes
+    (B, T, C, H, W) clips, as Hugging Face's video models do; ``video_shape`` is (T, H, W, C)
+    either way.
     """
 
     mean: torch.Tensor | None
@@ -34,6 +39,8 @@ class VideoInputAdapter(InputAdapter):
         num_frequency_bands: int,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        max_resolution: Sequence[int] | None = None,
+        channels_first: bool = False,
     ) -> None:
         super().__init__()
         if len(video_shape) != 4 or min(video_shape) < 1:
@@ -60,17 +67,24 @@ class VideoInputAdapter(InputAdapter):
         )
         self.register_buffer("mean", None if mean is None else torch.tensor(mean), persistent=False)
         self.register_buffer("std", None if std is None else torch.tensor(std), persistent=False)
-        self.position_encoding = FourierPositionEncoding(self.grid_shape, num_frequency_bands)
+        self.channels_first = channels_first
+        self.position_encoding = FourierPositionEncoding(
+            self.grid_shape, num_frequency_bands, max_resolution
+        )
         patch_channels = patch_shape[0] * patch_shape[1] * patch_shape[2] * channels
         self.num_input_channels = patch_channels + self.position_encoding.num_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, T, H, W, C) -> (B, (T/t)*(H/h)*(W/w), t*h*w*C + P)."""
-        if tuple(x.shape[1:]) != self.video_shape:
+        """x: (B, T, H, W, C) (or (B, T, C, H, W)) -> (B, (T/t)*(H/h)*(W/w), t*h*w*C + P)."""
+        frames, height, width, channels = self.video_shape
+        expected = (frames, channels, height, width) if self.channels_first else self.video_shape
+        if tuple(x.shape[1:]) != expected:
             raise ValueError(
-                f"expected clips of shape (B, {', '.join(map(str, self.video_shape))}), "
+                f"expected clips of shape (B, {', '.join(map(str, expected))}), "
                 f"got {tuple(x.shape)}"
             )
+        if self.channels_first:
+            x = rearrange(x, "b t c h w -> b t h w c")
         if x.dtype == torch.uint8:
             x = x.float() / 255.0
         elif not x.is_floating_point():

@@ -1,0 +1,34 @@
+"""Label input adapter: a class vector becomes one input position (Perceiver IO multimodal).
+
+Perceiver IO's Kinetics autoencoder feeds the class label as a modality of its own: a
+(B, num_classes) one-hot (or all-zero, or soft) vector is a single input position with
+``num_classes`` channels and no position encoding. In training the label is usually replaced
+by a mask token (``MultimodalInputAdapter``), so the model learns to predict it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from perceiver.adapters.base import InputAdapter
+
+
+class LabelInputAdapter(InputAdapter):
+    """(B, num_classes) float label vectors -> (B, 1, num_classes)."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        self.num_classes = num_classes
+        self.num_input_channels = num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, K) -> (B, 1, K)."""
+        if x.dim() != 2 or x.shape[1] != self.num_classes:
+            raise ValueError(
+                f"expected label vectors of shape (B, {self.num_classes}), got {tuple(x.shape)}"
+            )
+        if not x.is_floating_point():
+            raise ValueError(f"expected floating-point label vectors, got dtype {x.dtype}")
+        return x.unsqueeze(1)  # (B, 1, K)
