@@ -28,11 +28,12 @@ Convert a Hugging Face transformers Perceiver checkpoint into this package's mod
 --from-transformers is a folder written by transformers' save_pretrained (config.json +
 model.safetensors); its config.json 'architectures' entry names the model class. Supported:
 {supported}.
-PerceiverForMultimodalAutoencoding and PerceiverModel are not supported.
+PerceiverModel (no task head) is not supported.
 
 The model is converted (perceiver.convert.from_transformers_with_config), rebuilt from our
 config alone, and both models are run on a seeded random input (images: (B, C, H, W) floats;
-text: token ids with a padded attention mask; optical flow: (B, 2, 27, H, W) frames). The
+text: token ids with a padded attention mask; optical flow: (B, 2, 27, H, W) frames;
+multimodal: audio, video and label dicts, decoding a chunk of each modality). The
 conversion fails, writing nothing, if the max relative error max|ours - theirs| / max|theirs|
 exceeds --tolerance. Then --out gets:
 
@@ -46,7 +47,7 @@ Needs the optional extra: pip install '.[hf]'. Nothing is downloaded."""
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``convert`` subcommand to ``subparsers`` (from ``add_subparsers``)."""
-    from perceiver.convert import SUPPORTED_CLASSES
+    from perceiver.convert import ALL_SUPPORTED_CLASSES as SUPPORTED_CLASSES
 
     p: argparse.ArgumentParser = subparsers.add_parser(
         "convert",
@@ -78,7 +79,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _architecture(source: Path) -> str:
     """The model class that ``source/config.json`` names; ValueError if it cannot."""
-    from perceiver.convert import SUPPORTED_CLASSES
+    from perceiver.convert import ALL_SUPPORTED_CLASSES as SUPPORTED_CLASSES
 
     config_path = source / HF_CONFIG
     if not config_path.is_file():
@@ -112,14 +113,16 @@ def _import_transformers() -> Any:
     return transformers
 
 
-def check_inputs(config: Any, batch_size: int, seed: int) -> dict[str, torch.Tensor]:
-    """A seeded random input for the task of ``config``: {"inputs": ..., ["attention_mask"]}."""
+def check_inputs(config: Any, batch_size: int, seed: int) -> dict[str, Any]:
+    """A seeded random input for the task of ``config``: {"inputs": ..., ["attention_mask"]}
+    (multimodal: dict inputs and a ``subsampled_output_points`` chunk of every modality)."""
     from perceiver.config import (
         ImageClassifierConfig,
         MaskedLMConfig,
         OpticalFlowConfig,
         SequenceClassifierConfig,
     )
+    from perceiver.config_multimodal import MultimodalAutoencoderConfig
 
     gen = torch.Generator().manual_seed(seed)
     if isinstance(config, ImageClassifierConfig):
@@ -134,21 +137,49 @@ def check_inputs(config: Any, batch_size: int, seed: int) -> dict[str, torch.Ten
         return {"inputs": ids, "attention_mask": mask}
     if isinstance(config, OpticalFlowConfig):
         return {"inputs": torch.randn(batch_size, *config.frames_shape, generator=gen)}
+    if isinstance(config, MultimodalAutoencoderConfig):
+        t, (h, w), c = config.num_frames, config.image_size, config.num_image_channels
+        video = (t, c, h, w) if config.channels_first else (t, h, w, c)
+        samples = t * config.audio_samples_per_frame
+        return {
+            "inputs": {
+                "audio": torch.randn(batch_size, samples, 1, generator=gen),
+                "image": torch.randn(batch_size, *video, generator=gen),
+                "label": torch.zeros(batch_size, config.num_classes),
+            },
+            "subsampled_output_points": {
+                "audio": torch.arange(min(8, samples // config.samples_per_patch)),
+                "image": torch.arange(min(512, t * h * w)),
+                "label": None,
+            },
+        }
     raise ValueError(f"no check input for task {getattr(config, 'task', None)!r}")
 
 
-def max_relative_error(ours: torch.Tensor, theirs: torch.Tensor) -> float:
-    """max|ours - theirs| / max|theirs| (inf if the shapes differ)."""
+def max_relative_error(ours: Any, theirs: Any) -> float:
+    """max|ours - theirs| / max|theirs| (inf if the shapes differ); dicts: worst entry."""
+    if isinstance(theirs, dict):
+        if not isinstance(ours, dict) or set(ours) != set(theirs):
+            return math.inf
+        return max(max_relative_error(ours[k], theirs[k]) for k in theirs)
     if ours.shape != theirs.shape:
         return math.inf
     scale = theirs.abs().max().item() or 1.0
     return (ours.double() - theirs.double()).abs().max().item() / scale
 
 
-def _ours(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+def _ours(model: torch.nn.Module, inputs: dict[str, Any]) -> Any:
+    if "subsampled_output_points" in inputs:
+        return model(inputs["inputs"], output_indices=inputs["subsampled_output_points"])
     if "attention_mask" in inputs:
         return model(inputs["inputs"], attention_mask=inputs["attention_mask"])
     return model(inputs["inputs"])
+
+
+def _shapes(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _shapes(v) for k, v in value.items()}
+    return list(value.shape)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -187,14 +218,14 @@ def run(args: argparse.Namespace) -> int:
     if not error <= args.tolerance:
         raise ValueError(
             f"converted {name} differs from transformers: max relative error {error:.3g} > "
-            f"tolerance {args.tolerance:g} (output shapes {tuple(ours_out.shape)} vs "
-            f"{tuple(theirs_out.shape)}); nothing written"
+            f"tolerance {args.tolerance:g} (output shapes {_shapes(ours_out)} vs "
+            f"{_shapes(theirs_out)}); nothing written"
         )
 
     save_converted(out, config, ours.model)
     with torch.no_grad():
         reloaded = _ours(load_converted(out), inputs)
-    if not torch.equal(reloaded, ours_out):
+    if max_relative_error(reloaded, ours_out) != 0.0:
         raise ValueError(f"{out / WEIGHTS_FILE} does not reload to the checked model")
     record = {
         "source": str(source.resolve()),
@@ -206,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
         "tolerance": args.tolerance,
         "check_input": {
             "seed": args.seed,
-            "shape": list(inputs["inputs"].shape),
+            "shape": _shapes(inputs["inputs"]),
             "attention_mask": "attention_mask" in inputs,
         },
         "num_parameters": sum(p.numel() for p in ours.parameters()),

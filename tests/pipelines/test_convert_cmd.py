@@ -111,12 +111,8 @@ def test_folder_without_config_json_names_the_file(tmp_path):
 def test_unsupported_architecture_is_named(tmp_path):
     folder = tmp_path / "hf"
     folder.mkdir()
-    (folder / "config.json").write_text(
-        json.dumps({"architectures": ["PerceiverForMultimodalAutoencoding"]})
-    )
-    with pytest.raises(
-        ValueError, match="unsupported architecture 'PerceiverForMultimodalAutoencoding'"
-    ):
+    (folder / "config.json").write_text(json.dumps({"architectures": ["PerceiverModel"]}))
+    with pytest.raises(ValueError, match="unsupported architecture 'PerceiverModel'"):
         run(parse("--from-transformers", str(folder), "--out", str(tmp_path / "out")))
     (folder / "config.json").write_text(json.dumps({"model_type": "perceiver"}))
     with pytest.raises(ValueError, match="no 'architectures' entry"):
@@ -137,3 +133,34 @@ def test_help_explains_inputs_and_outputs(capsys):
     text = capsys.readouterr().out
     for expected in ("save_pretrained", "conversion.json", "load_converted", ".[hf]", "--out"):
         assert expected in text
+
+
+def test_converts_a_multimodal_autoencoder_checkpoint(tmp_path):
+    frames, size, spf = 2, 8, 16
+    theirs, folder = save_hf(
+        tmp_path,
+        "PerceiverForMultimodalAutoencoding",
+        num_frames=frames,
+        image_size=size,
+        audio_samples_per_frame=spf,
+        samples_per_patch=4,
+        output_shape=[1, frames, size, size],
+        output_num_channels=16,
+    )
+    out = tmp_path / "ours"
+    assert run(parse("--from-transformers", str(folder), "--out", str(out))) == 0
+    record = json.loads((out / "conversion.json").read_text())
+    assert record["max_relative_error"] < 1e-4
+    assert record["check_input"]["shape"]["image"] == [2, frames, 3, size, size]
+    ours = load_converted(out)
+    torch.manual_seed(3)
+    inputs = {
+        "audio": torch.randn(1, frames * spf, 1),
+        "image": torch.randn(1, frames, 3, size, size),
+        "label": torch.zeros(1, 5),
+    }
+    points = {"audio": torch.arange(3), "image": torch.arange(40, 90), "label": None}
+    with torch.no_grad():
+        expected = theirs(inputs=inputs, subsampled_output_points=points).logits
+        got = ours(inputs, output_indices=points)
+    assert max_relative_error(got, expected) < 1e-4
