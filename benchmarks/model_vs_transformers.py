@@ -20,9 +20,11 @@ Reported, ours vs transformers':
   step (model and inputs built, no gradients yet). Measured at two batch sizes, which gives
   the growth per sample and the largest batch that fits in ``--budget-gib`` GiB.
 - achieved FLOP/s as a fraction of this machine's ``torch.mm`` rate (2048^3 float32, best of
-  several, measured in the same run). A step's FLOPs are counted by
-  ``torch.utils.flop_counter.FlopCounterMode`` on the transformers model (explicit matmuls;
-  the same arithmetic as ours, whose fused SDPA the counter may not see on CPU).
+  several, measured in the same run). Each implementation's step FLOPs are counted by
+  ``torch.utils.flop_counter.FlopCounterMode`` on that implementation: ours does less
+  arithmetic (its input cross-attention works in the input channel space,
+  ``perceiver.factorized``); the counter does not see CPU SDPA kernels, which ours uses only
+  in the small latent self-attention.
 
 The Kinetics multimodal autoencoder is not measured: ``PerceiverForMultimodalAutoencoding``
 is not convertible (``perceiver.convert``).
@@ -259,7 +261,7 @@ def main() -> None:
     for n in ("ours", "hf"):
         m1, m2 = mem[n]
         fit[n] = fits(budget, max(m1["base"], m2["base"]), m1, m2, b1, b2)
-        rate = model_flops / med[n]
+        rate = flops[n] / med[n]
         rows.append(
             f"| {'ours' if n == 'ours' else 'transformers ' + transformers.__version__} "
             f"| {med[n]:.2f} ({min(times[n]):.2f}-{max(times[n]):.2f}) "
@@ -280,11 +282,10 @@ def main() -> None:
             "ours is `perceiver.convert.from_transformers` of the same model (max relative "
             f"output difference {error:.1e}). Training step = forward + cross-entropy + "
             f"backward, batch {args.batch}, float32, {threads} torch threads; "
-            f"{model_flops / 1e9:.0f} GFLOP per step, counted by FlopCounterMode on the "
-            "transformers model and used for both rows (same matmuls; ours' fused SDPA "
-            "recomputes the scores in backward, so it does slightly more, but the counter "
-            f"does not see the CPU SDPA kernel and counts only {flops['ours'] / 1e9:.0f} "
-            "GFLOP on ours).",
+            f"{model_flops / 1e9:.0f} GFLOP per transformers step and "
+            f"{flops['ours'] / 1e9:.0f} per ours, each counted by FlopCounterMode on its own "
+            "model and used for its own GFLOP/s (the counter does not see CPU SDPA kernels, "
+            "which ours uses only in the latent self-attention, about 1 GFLOP).",
             "",
             f"| implementation | step s, median of {args.rounds} (min-max) "
             f"| peak RSS growth MiB, batch {b1} / {b2} | MiB per sample "
@@ -299,19 +300,28 @@ def main() -> None:
             f"- torch.mm rate (2048^3 float32, best of 5): {peak_before / 1e9:.1f} GFLOP/s "
             f"before the timed steps, {peak_after / 1e9:.1f} after; the higher one is the "
             "reference.",
-            "- Where the time goes (torch.profiler, one step of each at this size): both spend "
-            "most of it in the same matmuls, the k/v projections of the 50,176 x 261 inputs "
-            "(forward and both gradients) and the attention over them. Ours saves "
-            "transformers' per-step Fourier-feature recomputation (sin/cos/mul/cat) and a "
-            "(B, 50176, 261) copy, and its fused SDPA does not store the (B, H, L, 50176) "
-            "probabilities (the memory difference), but the CPU SDPA backward recomputes "
-            "them and zero-fills its gradients, so it is no faster than the explicit "
-            "bmm + softmax. With the same arithmetic there is no 1.5x to be had. What would "
-            "change it (not done): the 258 Fourier channels are the same for every sample, "
-            "so their share of the k/v projections and of the weight gradients can be "
-            "computed once per step instead of once per sample (a custom autograd function "
-            "around LayerNorm + k/v projection), and the (B, 50176, 261) normalised input "
-            "need not be stored.",
+            "- What ours does differently (`perceiver.factorized`): the image adapter hands "
+            "over its inputs as per-sample pixels (B, 50176, 3) and the position table "
+            "(50176, 258), which is the same for every sample and stored once. Without a pad "
+            "mask or attention dropout, the input cross-attention computes the key/value "
+            "LayerNorm's mean and 1/std from the pixels and per-position statistics of the "
+            "table, and, by associativity, scores and attends in the 261-channel input space: "
+            "q Wk diag(g) (256 x 261 per sample) against the normalised inputs, then the "
+            "attended inputs through diag(g) Wv^T. The (B, 50176, 512) keys/values, their "
+            "gradients, the (261 x 512) k/v weight gradients over 50,176 positions and the "
+            "(B, 50176, 261) normalised input are never built. Per sample that leaves two "
+            "(256 x 262) x (262 x 50176) products forward and two backward, against "
+            "[pixels, mean, positions] assembled one sample at a time (the queries differ per "
+            "sample, so these products cannot be shared). What it keeps for backward is the "
+            "(B, 1, 256, 50176) attention probabilities (49 MiB per sample) and the small "
+            "inputs; transformers keeps the keys/values, the normalised and concatenated "
+            "inputs and the probabilities. The key bias only shifts each score row, which "
+            "softmax ignores; its gradient is exactly 0 (rounding noise in transformers).",
+            "- Where the time goes (torch.profiler, one step of ours on the loaded machine): "
+            "the four 50,176-position products plus the softmax and scaling passes over the "
+            "probabilities take about a third of ours' step; the rest is the latent array's "
+            "small operations (self-attention layers, MLPs, LayerNorms) and the decoder, "
+            "the same work as in transformers and hit harder by CPU contention.",
             "- Method: timed steps alternate the two models in one process after "
             f"{args.warmup} warm-up steps each. Memory: one step per fresh subprocess "
             "(`--measure-memory`), peak RSS minus RSS before the step, glibc "

@@ -14,6 +14,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from perceiver.adapters.base import SharedPositionInputs
+from perceiver.factorized import input_space_pays, shared_input_attention
+
 
 def attention_mask(pad_mask: torch.Tensor | None) -> torch.Tensor | None:
     """pad_mask: (B, M), True where padded -> SDPA boolean mask (B, 1, 1, M), True = attend."""
@@ -161,11 +164,57 @@ class CrossAttentionLayer(nn.Module):
         self._chunk_size = validate_chunk_size(value)
 
     def forward(
-        self, x_q: torch.Tensor, x_kv: torch.Tensor, pad_mask: torch.Tensor | None = None
+        self,
+        x_q: torch.Tensor,
+        x_kv: torch.Tensor | SharedPositionInputs,
+        pad_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x_q: (B, N, Cq), x_kv: (B, M, Ckv), pad_mask: (B, M) True where padded -> (B, N, Cq)."""
+        """x_q: (B, N, Cq), x_kv: (B, M, Ckv), pad_mask: (B, M) True where padded -> (B, N, Cq).
+
+        ``x_kv`` may also be split into per-sample and batch-shared channels
+        (``SharedPositionInputs``); then, when ``uses_shared_path`` allows, the attention
+        runs without building the keys/values (``perceiver.factorized``), else on the
+        concatenated array.
+        """
+        if isinstance(x_kv, SharedPositionInputs):
+            if pad_mask is None and self.uses_shared_path(x_q.shape[1]):
+                return self._forward_shared(x_q, x_kv)
+            x_kv = x_kv.materialize()
         k, v = self.project_kv(x_kv)
         return self.attend(x_q, k, v, attention_mask(pad_mask))
+
+    def uses_shared_path(self, num_queries: int) -> bool:
+        """Whether ``SharedPositionInputs`` for ``num_queries`` queries go through
+        ``perceiver.factorized``: it has no attention dropout and costs no more than the
+        ordinary path (``input_space_pays``; per query chunk when chunked)."""
+        attention = self.attention
+        if attention.dropout > 0.0 and self.training:
+            return False
+        if self.chunk_size is not None:
+            num_queries = min(num_queries, self.chunk_size)
+        return input_space_pays(
+            attention.num_heads,
+            num_queries,
+            attention.k_proj.in_features,
+            attention.k_proj.out_features,
+            attention.v_proj.out_features,
+        )
+
+    def _forward_shared(self, x_q: torch.Tensor, x_kv: SharedPositionInputs) -> torch.Tensor:
+        if self.chunk_size is None or x_q.shape[1] <= self.chunk_size:
+            return self._attend_shared(x_q, x_kv)
+        chunks = x_q.split(self.chunk_size, dim=1)  # each (B, <=chunk_size, Cq)
+        return torch.cat([self._attend_shared(c, x_kv) for c in chunks], dim=1)
+
+    def _attend_shared(self, x_q: torch.Tensor, x_kv: SharedPositionInputs) -> torch.Tensor:
+        attention = self.attention
+        q = attention.q_proj(self.q_norm(x_q))  # (B, N, Cqk)
+        o = shared_input_attention(
+            q, x_kv, self.kv_norm, attention.k_proj, attention.v_proj, attention.num_heads
+        )  # (B, N, Cv)
+        attended = attention.o_proj(o)  # (B, N, Cq)
+        x = x_q + attended if self.query_residual else attended
+        return x + self.mlp(x)
 
     def project_kv(self, x_kv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x_kv: (B, M, Ckv) -> normalised, projected keys and values, each (B, H, M, C/H)."""

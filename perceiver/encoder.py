@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from perceiver.adapters.base import InputAdapter
+from perceiver.adapters.base import InputAdapter, SharedPositionInputs
 from perceiver.attention import CrossAttentionLayer, SelfAttentionBlock
 from perceiver.checkpointing import maybe_checkpoint
 
@@ -76,16 +76,30 @@ class PerceiverEncoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x: the adapter's raw input, pad_mask: (B, M) True where padded -> (B, L, C)."""
-        return self.encode(self.input_adapter(x), pad_mask)
+        """x: the adapter's raw input, pad_mask: (B, M) True where padded -> (B, L, C).
 
-    def encode(self, inputs: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """inputs: the adapter's output (B, M, C_in), pad_mask: (B, M) -> latents (B, L, C).
+        Without a pad mask, an adapter with batch-shared position channels hands them over
+        separately (``InputAdapter.forward_shared``), so the cross-attention need not repeat
+        their work per sample (``perceiver.factorized``).
+        """
+        inputs = self.input_adapter.forward_shared(x) if pad_mask is None else None
+        return self.encode(self.input_adapter(x) if inputs is None else inputs, pad_mask)
+
+    def encode(
+        self, inputs: torch.Tensor | SharedPositionInputs, pad_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """inputs: the adapter's output (B, M, C_in) (or its ``SharedPositionInputs`` split),
+        pad_mask: (B, M) -> latents (B, L, C).
 
         For models that use the adapted inputs again (e.g. as decoder queries).
         """
         checkpointed = self.activation_checkpointing and self.training
-        latents = self.latents.unsqueeze(0).expand(inputs.shape[0], -1, -1)  # (B, L, C)
+        batch_size = (
+            inputs.per_sample.shape[0]
+            if isinstance(inputs, SharedPositionInputs)
+            else inputs.shape[0]
+        )
+        latents = self.latents.unsqueeze(0).expand(batch_size, -1, -1)  # (B, L, C)
         latents = maybe_checkpoint(
             self.cross_attention, latents, inputs, pad_mask, enabled=checkpointed
         )  # (B, L, C)

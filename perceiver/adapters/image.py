@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from einops import rearrange
 
-from perceiver.adapters.base import InputAdapter
+from perceiver.adapters.base import InputAdapter, SharedPositionInputs
 from perceiver.position import FourierPositionEncoding, PositionEncoding
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -136,7 +136,11 @@ class ImageInputAdapter(ImageAdapterBase):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, H, W, C) -> (B, H*W, C + P)."""
+        return self.forward_shared(x).materialize()  # (B, M, C + P)
+
+    def forward_shared(self, x: torch.Tensor) -> SharedPositionInputs:
+        """x: (B, H, W, C) -> pixels (B, H*W, C) and the batch-shared positions (H*W, P)."""
         x = self.normalize(x)  # (B, H, W, C)
         x = rearrange(x, "b h w c -> b (h w) c")  # (B, M, C)
-        pos = self.position_encoding(x.shape[0])  # (B, M, P)
-        return torch.cat([x, pos.to(x.dtype)], dim=-1)  # (B, M, C + P)
+        pos = self.position_encoding(1)[0]  # (M, P), the same for every sample
+        return SharedPositionInputs(x, pos.to(x.dtype))
