@@ -75,9 +75,9 @@ def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
         values = [row[f.name] for row in rows]
         if isinstance(f.type, pa.FixedShapeTensorType):
             batch = np.stack(values)
-            want = np.dtype(f.type.value_type.to_pandas_dtype())
+            want = f.type.value_type  # compared as Arrow types: to_pandas_dtype imports pandas
             shape = tuple(f.type.shape)
-            if batch.dtype != want or batch.shape[1:] != shape:
+            if pa.from_numpy_dtype(batch.dtype) != want or batch.shape[1:] != shape:
                 raise TypeError(
                     f"column {f.name!r}: decoder returned {batch.dtype} {batch.shape[1:]}, "
                     f"schema says {want} {shape}"
