@@ -13,16 +13,33 @@ Hugging Face's ``PerceiverMultimodalPreprocessor``):
    modalities in ``eval_masked`` are replaced entirely (e.g. the label the autoencoder is
    asked to predict) and all others are left as they are;
 4. the modalities are concatenated along the positions in the adapters' order.
+
+``forward_shared`` hands the same array over split into per-sample and batch-shared
+channels (``SharedPositionInputs``) when it has that layout: with Cp the widest per-sample
+feature width among the modalities that are not fully masked (e.g. 48 for 1x4x4x3 video
+patches), the first Cp channels of every position are per sample (a narrower modality's
+remaining ones among them are its position/padding values, copied per sample) and channels
+Cp..C are the same for every sample, because every position whose per-sample features
+reach beyond Cp (e.g. the 700-wide label) is replaced by its mask token. That holds when
+each modality is either fully masked (mask probability 1 in training, ``eval_masked`` in
+eval) or not at all. It returns None, and the encoder takes the ordinary path, for a mask
+probability strictly between 0 and 1 in training, for an unmasked wide modality (Cp reaching
+past every unmasked modality's position channels, so that only padding would be shared, e.g.
+the unmasked label) and for an adapter whose position channels are not known.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from typing import cast
 
 import torch
 from torch import nn
 
-from perceiver.adapters.base import InputAdapter
+from perceiver.adapters.audio import AudioInputAdapter
+from perceiver.adapters.base import InputAdapter, SharedPositionInputs
+from perceiver.adapters.label import LabelInputAdapter
+from perceiver.adapters.video import VideoInputAdapter
 
 
 class MultimodalInputAdapter(InputAdapter):
@@ -82,12 +99,43 @@ class MultimodalInputAdapter(InputAdapter):
             return torch.ones(batch, num, 1, dtype=torch.bool, device=device)
         return None
 
-    def forward(self, x: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
-        """x: {modality: raw input} -> (B, M, C), modalities in the adapters' order."""
+    def _fully_masked(self, name: str) -> bool | None:
+        """Whether every position of ``name`` is replaced by its mask token (True), none is
+        (False), or some are at random (None)."""
+        if self.training:
+            prob = self.mask_probs.get(name, 0.0)
+            if prob == 1.0:  # torch.rand is < 1, so ``_mask`` masks every position
+                return True
+            return False if prob == 0.0 else None
+        return name in self.eval_masked
+
+    def _check_modalities(self, x: Mapping[str, torch.Tensor]) -> None:
         if set(x) != set(self.modalities):
             raise ValueError(
                 f"expected inputs for the modalities {list(self.modalities)}, got {sorted(x)}"
             )
+
+    def _split(self, name: str, x: torch.Tensor) -> SharedPositionInputs | None:
+        """One modality's adapter output as per-sample (B, M_m, Cp_m) and batch-shared
+        (M_m, C_m - Cp_m) channels, or None when its layout is not known."""
+        adapter = cast(InputAdapter, self.adapters[name])
+        split = adapter.forward_shared(x)
+        if split is not None:
+            return split
+        if isinstance(adapter, LabelInputAdapter):
+            out = adapter(x)  # (B, 1, K): all per sample
+            return SharedPositionInputs(out, out.new_zeros(out.shape[1], 0))
+        if isinstance(adapter, (AudioInputAdapter, VideoInputAdapter)):
+            out = adapter(x)  # (B, M_m, Cp_m + P): [features | position encoding]
+            if out.shape[0] == 0:
+                return None
+            cp = adapter.num_input_channels - adapter.position_encoding.num_channels
+            return SharedPositionInputs(out[..., :cp], out[0, :, cp:])  # positions: sample 0's
+        return None
+
+    def forward(self, x: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+        """x: {modality: raw input} -> (B, M, C), modalities in the adapters' order."""
+        self._check_modalities(x)
         parts = []
         for name in self.modalities:
             out = self.adapters[name](x[name])  # (B, M_m, C_m)
@@ -99,3 +147,68 @@ class MultimodalInputAdapter(InputAdapter):
                 out = torch.where(mask, self.mask_tokens[name].to(out.dtype), out)  # (B, M_m, C)
             parts.append(out)
         return torch.cat(parts, dim=1)  # (B, M, C)
+
+    def forward_shared(  # type: ignore[override]
+        self, x: Mapping[str, torch.Tensor]
+    ) -> SharedPositionInputs | None:
+        """x: {modality: raw input} -> per-sample (B, M, Cp) and batch-shared (M, C - Cp)
+        channels whose ``materialize()`` equals ``forward(x)``, or None when the inputs are
+        not [per-sample | batch-shared] (see the module docstring)."""
+        self._check_modalities(x)
+        adapters = cast(Mapping[str, InputAdapter], self.adapters)
+        masked: dict[str, torch.Tensor] = {}  # fully masked: the adapter's output
+        splits: dict[str, SharedPositionInputs] = {}
+        for name in self.modalities:
+            state = self._fully_masked(name)
+            if state is None:
+                return None  # positions masked at random: not batch-independent
+            if state:
+                masked[name] = adapters[name](x[name])  # checks the input, as forward
+                continue
+            split = self._split(name, x[name])
+            if split is None:
+                return None
+            per_sample, shared = split
+            if (
+                per_sample.dim() != 3
+                or shared.dim() != 2
+                or shared.shape[0] != per_sample.shape[1]
+                or per_sample.shape[-1] + shared.shape[-1] != adapters[name].num_input_channels
+            ):
+                return None
+            splits[name] = split
+        if not splits:
+            return None
+        shapes = [s.per_sample.shape for s in splits.values()] + [o.shape for o in masked.values()]
+        dtypes = {s.per_sample.dtype for s in splits.values()} | {o.dtype for o in masked.values()}
+        batch = shapes[0][0]
+        if len(dtypes) != 1 or any(shape[0] != batch for shape in shapes):
+            return None  # unusual: leave it to forward
+        (dtype,) = dtypes
+        cp = max(s.per_sample.shape[-1] for s in splits.values())
+        if cp >= max(adapters[name].num_input_channels for name in splits):
+            return None  # an unmasked wide modality (the label): only padding would be shared
+        per_sample_parts, shared_parts = [], []
+        for name in self.modalities:
+            if name in masked:
+                num = masked[name].shape[1]
+                # As in forward, the replaced padding (and adapter output) get zero gradients.
+                zero = 0.0 * self.padding[name].sum()
+                if masked[name].requires_grad:
+                    zero = zero + 0.0 * masked[name].sum()
+                token = self.mask_tokens[name].to(dtype) + zero.to(dtype)  # (1, C)
+                per_sample_parts.append(token[:, :cp].expand(batch, num, -1))  # (B, M_m, Cp)
+                shared_parts.append(token[:, cp:].expand(num, -1))  # (M_m, C - Cp)
+                continue
+            per_sample, shared = splits[name]
+            num = per_sample.shape[1]
+            pad = self.padding[name].to(dtype).expand(num, -1)  # (M_m, C - C_m)
+            tail = torch.cat([shared.to(dtype), pad], dim=-1)  # (M_m, C - Cp_m)
+            extra = cp - per_sample.shape[-1]
+            per_sample_parts.append(
+                torch.cat([per_sample, tail[:, :extra].expand(batch, -1, -1)], dim=-1)
+            )  # (B, M_m, Cp)
+            shared_parts.append(tail[:, extra:])  # (M_m, C - Cp)
+        return SharedPositionInputs(
+            torch.cat(per_sample_parts, dim=1), torch.cat(shared_parts, dim=0)
+        )  # (B, M, Cp), (M, C - Cp)
