@@ -373,9 +373,36 @@ def fits(budget: float, base: float, m1: dict, m2: dict, b1: int, b2: int) -> tu
     return per_sample, max(int((budget - base - fixed) // per_sample), 0)
 
 
+def table_rows(
+    times: dict[str, list[float]],
+    med: dict[str, float],
+    mem: dict[str, Any],
+    flops: dict[str, float],
+    peak: float,
+    budget: float,
+    b1: int,
+    b2: int,
+) -> list[str]:
+    """One markdown row per implementation (step time, memory, max batch, FLOP/s)."""
+    import transformers
+
+    rows = []
+    for n in ("ours", "hf"):
+        m1, m2 = mem[n]
+        per_sample, max_batch = fits(budget, max(m1["base"], m2["base"]), m1, m2, b1, b2)
+        rate = flops[n] / med[n]
+        rows.append(
+            f"| {'ours' if n == 'ours' else 'transformers ' + transformers.__version__} "
+            f"| {med[n]:.2f} ({min(times[n]):.2f}-{max(times[n]):.2f}) "
+            f"| {m1['growth'] / 2**20:.0f} / {m2['growth'] / 2**20:.0f} "
+            f"| {per_sample / 2**20:.0f} | {max_batch} "
+            f"| {rate / 1e9:.1f} | {rate / peak:.0%} |"
+        )
+    return rows
+
+
 def image_section(args: argparse.Namespace) -> list[str]:
     """Measure the image classifier; its lines of the recorded section."""
-    import transformers
 
     threads = torch.get_num_threads()
     models = build_models(args)
@@ -398,19 +425,7 @@ def image_section(args: argparse.Namespace) -> list[str]:
     model_flops = flops["hf"]
     med = {n: statistics.median(t) for n, t in times.items()}
     budget = args.budget_gib * GIB
-    rows = []
-    fit = {}
-    for n in ("ours", "hf"):
-        m1, m2 = mem[n]
-        fit[n] = fits(budget, max(m1["base"], m2["base"]), m1, m2, b1, b2)
-        rate = flops[n] / med[n]
-        rows.append(
-            f"| {'ours' if n == 'ours' else 'transformers ' + transformers.__version__} "
-            f"| {med[n]:.2f} ({min(times[n]):.2f}-{max(times[n]):.2f}) "
-            f"| {m1['growth'] / 2**20:.0f} / {m2['growth'] / 2**20:.0f} "
-            f"| {fit[n][0] / 2**20:.0f} | {fit[n][1]} "
-            f"| {rate / 1e9:.1f} | {rate / peak:.0%} |"
-        )
+    rows = table_rows(times, med, mem, flops, peak, budget, b1, b2)
     speedup = med["hf"] / med["ours"]
     speedup_min = min(times["hf"]) / min(times["ours"])
     mem_ratio = mem["ours"][1]["growth"] / mem["hf"][1]["growth"]
@@ -474,7 +489,6 @@ def image_section(args: argparse.Namespace) -> list[str]:
 
 def kinetics_section(args: argparse.Namespace) -> list[str]:
     """Measure the Kinetics autoencoder; its lines of the recorded section."""
-    import transformers
 
     threads = torch.get_num_threads()
     models = build_kinetics(args)
@@ -516,19 +530,7 @@ def kinetics_section(args: argparse.Namespace) -> list[str]:
     peak = max(peak_before, peak_after)
     med = {n: statistics.median(t) for n, t in times.items()}
     budget = args.budget_gib * GIB
-    rows = []
-    fit = {}
-    for n in ("ours", "hf"):
-        m1, m2 = mem[n]
-        fit[n] = fits(budget, max(m1["base"], m2["base"]), m1, m2, b1, b2)
-        rate = flops[n] / med[n]
-        rows.append(
-            f"| {'ours' if n == 'ours' else 'transformers ' + transformers.__version__} "
-            f"| {med[n]:.2f} ({min(times[n]):.2f}-{max(times[n]):.2f}) "
-            f"| {m1['growth'] / 2**20:.0f} / {m2['growth'] / 2**20:.0f} "
-            f"| {fit[n][0] / 2**20:.0f} | {fit[n][1]} "
-            f"| {rate / 1e9:.1f} | {rate / peak:.0%} |"
-        )
+    rows = table_rows(times, med, mem, flops, peak, budget, b1, b2)
     speedup = med["hf"] / med["ours"]
     speedup_min = min(times["hf"]) / min(times["ours"])
     mem_ratio = mem["ours"][1]["growth"] / mem["hf"][1]["growth"]

@@ -9,13 +9,13 @@ a confusion matrix picture and a grid of sample predictions as MLflow artefacts.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from pipelines.config import PipelineConfig
+from pipelines.figures import confusion_png, predictions_png
 from pipelines.tracking import log_artifact_bytes, model_uri_of_run
 from preprocessing.manifest import read_manifest
 
@@ -55,64 +55,6 @@ class EvalResult:
     metrics: dict[str, float]
     confusion: np.ndarray
     classes: list[str]
-
-
-def confusion_png(confusion: np.ndarray, classes: list[str], title: str) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(classes)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * n, 1.0 + 0.6 * n), dpi=100)
-    ax.imshow(confusion, cmap="Blues")
-    ax.set_xticks(range(n), classes, rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(n), classes, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    if n <= 30:
-        dark = confusion.max() / 2
-        for i in range(n):
-            for j in range(n):
-                value = int(confusion[i, j])
-                color = "white" if value > dark else "black"
-                ax.text(j, i, str(value), ha="center", va="center", fontsize=7, color=color)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def predictions_png(
-    images: np.ndarray, labels: np.ndarray, preds: np.ndarray, classes: list[str]
-) -> bytes:
-    """A grid of images titled 'pred / true', wrong predictions in red."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(images)
-    cols = min(4, n)
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.4 * rows), dpi=80, squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, image, label, pred in zip(axes.flat, images, labels, preds, strict=False):
-        ax.imshow(image)
-        ok = int(label) == int(pred)
-        ax.set_title(
-            f"{classes[int(pred)]}\n(true {classes[int(label)]})",
-            fontsize=7,
-            color="black" if ok else "red",
-        )
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def sample_predictions(

@@ -8,7 +8,6 @@ so Ray workers, whose working directory differs, write to the same store.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
@@ -80,28 +79,6 @@ def log_artifact_bytes(tracking_uri: str, run_id: str, name: str, data: bytes) -
         path = Path(d) / name
         path.write_bytes(data)
         MlflowClient(tracking_uri).log_artifact(run_id, str(path))
-
-
-def line_plot_png(
-    xs: list[float], series: dict[str, list[float]], xlabel: str, title: str
-) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    for label, ys in series.items():
-        ax.plot(xs[: len(ys)], ys, label=label)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 class RankZeroTracker:
@@ -194,6 +171,8 @@ class RankZeroTracker:
                 json.dumps(label_map, indent=2).encode(),
             )
         if self.steps:
+            from pipelines.figures import line_plot_png
+
             png = line_plot_png(
                 self.steps, {"train loss": self.losses}, "optimizer step", "Training loss"
             )
