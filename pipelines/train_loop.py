@@ -183,8 +183,12 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
 
     if bar is not None:
         bar.close()
-    state_dict = _full_state_dict(engine, cfg.deepspeed.zero_stage)  # all ranks take part
-    if tracker:
+    # Under ZeRO-3 gathering the weights is a collective, so every rank takes part; below
+    # stage 3 every rank holds them whole and only the rank that logs copies them.
+    state_dict = None
+    if cfg.deepspeed.zero_stage == 3 or tracker:
+        state_dict = _full_state_dict(engine, cfg.deepspeed.zero_stage)
+    if tracker and state_dict is not None:
         final = PortableModel(cfg.model, state_dict)  # pickles as (config, weights)
         tracker.log_model(final.eval(), cfg, loop_config.get("label_map"))
     dist.barrier()
