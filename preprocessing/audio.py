@@ -7,9 +7,12 @@ Policy:
    which is also the fallback when soundfile fails. A file both decoders refuse is rejected
    with both reasons. Samples become float32 in [-1, 1] (integer PCM divided by 2^(bits-1)).
 2. Reject what is not a whole clip: an empty file, a file with no audio stream or no samples,
-   and a truncated WAV or FLAC: fewer frames decoded than the header declares (the RIFF
+   a truncated WAV or FLAC: fewer frames decoded than the header declares (the RIFF
    ``data`` chunk size, the FLAC STREAMINFO total) -- libsndfile silently returns the frames
-   that are there. MP3 has no reliable declared length: a cut MP3 yields a shorter clip.
+   that are there -- and, before decoding, a truncated MP3 or Matroska/WebM file as read
+   from its own structure by ``preprocessing.truncation.container_truncation`` (a last MPEG
+   audio frame cut short, fewer frames or bytes than a Xing/Info/VBRI header declares, a
+   Segment or element running past the end): FFmpeg would return the frames that are there.
 3. Downmix to mono by averaging the channels (a dual-mono file gives back its channel).
 4. Resample to ``sample_rate`` (default 48 kHz) with ``preprocessing.resample`` (band-limited
    polyphase windowed sinc; output length ``ceil(n * sr_out / sr_in)``).
@@ -31,6 +34,7 @@ import numpy as np
 
 from preprocessing.records import DecodeError
 from preprocessing.resample import output_length, resample
+from preprocessing.truncation import container_truncation
 
 SUPPORTED_EXTENSIONS = (".wav", ".flac", ".mp3")
 SOUNDFILE_EXTENSIONS = (".wav", ".flac")
@@ -111,6 +115,9 @@ def load_audio(data: bytes, name: str = "") -> tuple[np.ndarray, int]:
     """
     if not data:
         raise AudioDecodeError("decode", "empty file (0 bytes)")
+    truncated = container_truncation(data)  # MP3, Matroska/WebM; None for other formats
+    if truncated is not None:
+        raise AudioDecodeError("decode", truncated)
     suffix = PurePath(name).suffix.lower()
     soundfile_first = suffix in SOUNDFILE_EXTENSIONS or data[:4] in (b"RIFF", b"fLaC")
     errors: list[str] = []

@@ -1,21 +1,33 @@
 """The image decode policy, shared by the Ray Data job, the tests and anyone re-deriving a row.
 
-Policy (identical to torchvision's ``Resize(resize_to) + CenterCrop(crop_size)`` on a PIL
-image decoded by ImageFolder's default loader):
+Policy (torchvision's ``Resize(resize_to, antialias=True) + CenterCrop(crop_size)`` on the
+decoded uint8 image, the computation ``torchvision.transforms.v2`` does for uint8 tensors):
 
-1. Decode the whole file with Pillow (``Image.open`` + ``load``). A truncated or corrupt
-   file raises here; so does a file whose content is not JPEG or PNG, whatever its name.
-2. Convert to RGB with ``Image.convert("RGB")``: grayscale is replicated to 3 channels,
-   CMYK (including Adobe-inverted CMYK, which Pillow un-inverts on decode) is converted,
-   palette images are expanded, and an alpha channel is dropped. EXIF orientation is *not*
-   applied (ImageNet's labels were made on the stored pixels).
+1. Decode the whole file. JPEG goes through libjpeg-turbo straight into a numpy array
+   (``simplejpeg``, accurate integer IDCT and fancy upsampling: Pillow's decoder and settings,
+   pixel-identical to ``Image.open(...).convert("RGB")``) when it is YCbCr or grayscale; a
+   CMYK/YCCK JPEG, a JPEG libjpeg-turbo refuses (a truncated or corrupt file), one with more
+   pixels than Pillow's ``MAX_IMAGE_PIXELS``, and every PNG
+   go through Pillow (``Image.open`` + ``load``), which raises for a truncated or corrupt
+   file and for content that is not JPEG or PNG, whatever the file's name; the error it
+   raises is the quarantine reason.
+2. RGB: grayscale is replicated to 3 channels, CMYK (including Adobe-inverted CMYK, which
+   Pillow un-inverts on decode) is converted, palette images are expanded, and an alpha
+   channel is dropped (Pillow's ``convert("RGB")``). EXIF orientation is *not* applied
+   (ImageNet's labels were made on the stored pixels).
 3. Resize, keeping the aspect ratio, so that the shorter side is ``resize_to`` pixels and the
-   longer side is ``int(resize_to * long / short)`` (floor); resampling is Pillow's
-   ``BILINEAR`` with its built-in antialiasing. An image already that size is not resampled.
+   longer side is ``int(resize_to * long / short)`` (floor); resampling is antialiased
+   bilinear (``torch.nn.functional.interpolate(mode="bilinear", antialias=True)`` on uint8,
+   torch's uint8 kernel; it follows Pillow's ``BILINEAR`` filter and differs from it by at
+   most 1: in about 0.15% of values when downscaling ImageNet-sized JPEGs, about 5% when
+   upscaling a 128-pixel one). An image already that size is not resampled.
 4. Center-crop to ``crop_size`` x ``crop_size``: top = ``round((height - crop_size) / 2)``,
    left = ``round((width - crop_size) / 2)`` (Python's round, half to even).
 
 The result is a (crop_size, crop_size, 3) ``uint8`` array in HWC order.
+
+Speed: on a 500x375 JPEG this takes about 0.55 of the time of the plain Pillow path (decode,
+``convert``, ``resize(BILINEAR)``, crop); Pillow's resize alone costs more than the decode.
 """
 
 from __future__ import annotations
@@ -29,6 +41,8 @@ from preprocessing.records import DecodeError
 
 SUPPORTED_FORMATS = ("JPEG", "PNG")
 SUPPORTED_EXTENSIONS = (".jpeg", ".jpg", ".png")
+# JPEG colour spaces decoded by libjpeg-turbo straight to RGB, exactly as Pillow decodes them.
+FAST_JPEG_COLORSPACES = ("YCbCr", "Gray")
 
 
 class ImageDecodeError(DecodeError):
@@ -48,6 +62,37 @@ def decode_image(data: bytes, resize_to: int = 224, crop_size: int = 224) -> np.
         raise ValueError(f"crop_size={crop_size} must not exceed resize_to={resize_to}")
     if not data:
         raise ImageDecodeError("decode", "empty file (0 bytes)")
+    rgb = _decode_jpeg_fast(data)
+    if rgb is None:
+        rgb = _decode_with_pillow(data)
+    out = resize_and_center_crop(rgb, resize_to, crop_size)
+    if out.shape != (crop_size, crop_size, 3):  # an invariant of the policy above
+        raise ImageDecodeError("decode", f"unexpected decoded shape {out.shape}")
+    return out
+
+
+def _decode_jpeg_fast(data: bytes) -> np.ndarray | None:
+    """A JPEG libjpeg-turbo decodes cleanly to RGB -> (H, W, 3) uint8; anything else -> None
+    (policy step 1: Pillow then decodes it, or names what is wrong with it)."""
+    import simplejpeg
+
+    if not data.startswith(b"\xff\xd8\xff"):  # JPEG start-of-image marker
+        return None
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+        if colorspace not in FAST_JPEG_COLORSPACES:
+            return None  # CMYK/YCCK: Pillow's conversion (and Adobe un-inversion) is the policy
+        if height * width > (Image.MAX_IMAGE_PIXELS or 0):
+            return None
+        return simplejpeg.decode_jpeg(
+            data, colorspace="RGB", fastdct=False, fastupsample=False, strict=True
+        )
+    except (ValueError, RuntimeError):
+        return None
+
+
+def _decode_with_pillow(data: bytes) -> np.ndarray:
+    """Encoded bytes -> (H, W, 3) uint8 via Pillow, or the ``ImageDecodeError`` naming why not."""
     img: Image.Image
     try:
         img = Image.open(io.BytesIO(data))
@@ -62,21 +107,29 @@ def decode_image(data: bytes, resize_to: int = 224, crop_size: int = 224) -> np.
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         kind = "truncated file" if "truncated" in str(exc).lower() else "corrupt image data"
         raise ImageDecodeError("decode", f"{kind}: {type(exc).__name__}: {exc}") from exc
-    out = resize_and_center_crop(img.convert("RGB"), resize_to, crop_size)
-    if out.shape != (crop_size, crop_size, 3):  # an invariant of the policy above
-        raise ImageDecodeError("decode", f"unexpected decoded shape {out.shape}")
-    return out
+    return np.array(img.convert("RGB"), dtype=np.uint8)  # a writable copy, for torch
 
 
-def resize_and_center_crop(img: Image.Image, resize_to: int, crop_size: int) -> np.ndarray:
-    """An RGB PIL image -> (crop_size, crop_size, 3) uint8: steps 3-4 of the policy.
+def resize_and_center_crop(rgb: np.ndarray, resize_to: int, crop_size: int) -> np.ndarray:
+    """(H, W, 3) uint8 -> (crop_size, crop_size, 3) uint8 (a view): steps 3-4 of the policy.
 
     Also the frame policy of ``preprocessing.video``.
     """
-    size = resized_size(img.width, img.height, resize_to)
-    if size != (img.width, img.height):
-        img = img.resize(size, Image.Resampling.BILINEAR)
-    top = round((img.height - crop_size) / 2)
-    left = round((img.width - crop_size) / 2)
-    img = img.crop((left, top, left + crop_size, top + crop_size))
-    return np.asarray(img, dtype=np.uint8)
+    import torch
+
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 array, got {rgb.dtype} {rgb.shape}")
+    height, width = rgb.shape[:2]
+    new_w, new_h = resized_size(width, height, resize_to)
+    if (new_w, new_h) != (width, height):
+        # (1, 3, H, W) in channels-last memory: torch's fast uint8 antialiased kernel.
+        src = rgb if rgb.flags.writeable and rgb.flags.c_contiguous else np.array(rgb)
+        x = torch.from_numpy(src).permute(2, 0, 1).unsqueeze(0)
+        x = torch.nn.functional.interpolate(
+            x, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False
+        )
+        rgb = x[0].permute(1, 2, 0).numpy()  # (new_h, new_w, 3), a view
+    top = round((new_h - crop_size) / 2)
+    left = round((new_w - crop_size) / 2)
+    # A view: the one copy is made when the rows are stacked into the shard's tensor column.
+    return rgb[top : top + crop_size, left : left + crop_size]

@@ -68,21 +68,34 @@ class ModalitySpec:
         return {**self.columns_doc, **common}
 
 
+def _stack(f: pa.Field, values: list[Any]) -> np.ndarray:
+    """A tensor column's cells -> one C-contiguous (N, *shape) array, copying each cell once
+    (cells may be views, e.g. a crop of a larger image)."""
+    want = f.type.value_type  # compared as Arrow types: to_pandas_dtype imports pandas
+    shape = tuple(f.type.shape)
+    batch: np.ndarray | None = None
+    for i, value in enumerate(values):
+        value = np.asarray(value)
+        if pa.from_numpy_dtype(value.dtype) != want or value.shape != shape:
+            raise TypeError(
+                f"column {f.name!r}: decoder returned {value.dtype} {value.shape}, "
+                f"schema says {want} {shape}"
+            )
+        if batch is None:
+            batch = np.empty((len(values), *shape), dtype=value.dtype)
+        batch[i] = value
+    if batch is None:
+        raise ValueError(f"column {f.name!r}: no rows to stack")
+    return batch
+
+
 def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     """Rows (column -> value) -> a table of ``schema``; tensor columns are stacked arrays."""
     arrays: list[pa.Array] = []
     for f in schema:
         values = [row[f.name] for row in rows]
         if isinstance(f.type, pa.FixedShapeTensorType):
-            batch = np.stack(values)
-            want = f.type.value_type  # compared as Arrow types: to_pandas_dtype imports pandas
-            shape = tuple(f.type.shape)
-            if pa.from_numpy_dtype(batch.dtype) != want or batch.shape[1:] != shape:
-                raise TypeError(
-                    f"column {f.name!r}: decoder returned {batch.dtype} {batch.shape[1:]}, "
-                    f"schema says {want} {shape}"
-                )
-            arrays.append(tensor_column(batch))
+            arrays.append(tensor_column(_stack(f, values)))
         else:
             arrays.append(pa.array(values, f.type))
     return pa.Table.from_arrays(arrays, schema=schema)

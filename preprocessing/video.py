@@ -7,8 +7,9 @@ Policy, with T = ``num_frames``, S = ``size``, all times exact fractions of a se
    bytes FFmpeg cannot open (a text file named ``.mp4``, an MP4 cut before its ``moov``
    atom), no video stream, no decoded frame, a frame without a presentation timestamp (pts),
    corrupt data FFmpeg raises on, and a truncated file: fewer video packets read than the
-   header declares (``stream.frames``, when the container declares it: MP4, AVI; MKV does
-   not, so a cut MKV yields a shorter clip).
+   header declares (``stream.frames``, when the container declares it: MP4, AVI), or a
+   Matroska/WebM file whose Segment (or, for a live-written file of unknown size, a Cluster)
+   runs past the end of the file (``preprocessing.truncation``).
 2. Order frames by pts (never by decode order: B-frames, and AVIs whose timestamps are not
    monotonic in decode order). A frame's time is ``pts * time_base``. Of frames sharing a pts
    the first decoded is kept. ``num_decoded_frames`` counts every decoded frame.
@@ -28,11 +29,12 @@ Policy, with T = ``num_frames``, S = ``size``, all times exact fractions of a se
 5. Clips shorter than the span (``E < W``): the targets past the last frame are nearest to
    the last frame, so the row is padded by repeating the last frame (no looping). Such rows
    raise the manifest flag ``short_clip``.
-6. Each chosen frame is converted to RGB by PyAV (``VideoFrame.to_image()``: FFmpeg
-   swscale, no scaling), then resized and center-cropped exactly as images are
+6. Each chosen frame is converted to RGB by PyAV (``VideoFrame.to_ndarray(format="rgb24")``:
+   FFmpeg swscale, no scaling), then resized and center-cropped exactly as images are
    (``preprocessing.images.resize_and_center_crop`` with ``resize_to = crop_size = S``:
-   shorter side to S, Pillow BILINEAR, crop ``round((H - S) / 2)``, ``round((W - S) / 2)``).
-   Result: (T, S, S, 3) uint8.
+   shorter side to S, antialiased bilinear, crop ``round((H - S) / 2)``,
+   ``round((W - S) / 2)``). Result: (T, S, S, 3) uint8. Only the T chosen frames are
+   converted to RGB.
 
 Audio (Kinetics), over exactly the frames' span ``[t0, t0 + W)``:
 
@@ -69,6 +71,7 @@ from preprocessing.audio import _describe, _frame_to_float
 from preprocessing.images import resize_and_center_crop
 from preprocessing.records import DecodeError
 from preprocessing.resample import output_length, resample
+from preprocessing.truncation import container_truncation
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm")
 AudioStatus = Literal["ok", "missing", "silent"]
@@ -144,6 +147,9 @@ def read_clip(data: bytes, with_audio: bool = False) -> DecodedClip:
 
     if not data:
         raise VideoDecodeError("decode", "empty file (0 bytes)")
+    truncated = container_truncation(data)  # a cut MKV/WebM decodes "fine", just shorter
+    if truncated is not None:
+        raise VideoDecodeError("decode", truncated)
     container: Any  # PyAV's stubs type streams and frames as unions of every media kind
     try:
         container = av.open(io.BytesIO(data), mode="r")
@@ -269,7 +275,7 @@ def plan_frames(
 
 def frame_to_array(frame: Any, size: int) -> np.ndarray:
     """A PyAV VideoFrame -> (size, size, 3) uint8 RGB (policy step 6)."""
-    return resize_and_center_crop(frame.to_image().convert("RGB"), size, size)
+    return resize_and_center_crop(frame.to_ndarray(format="rgb24"), size, size)
 
 
 def audio_window(clip: DecodedClip, start: Fraction, sample_rate: int, length: int) -> np.ndarray:

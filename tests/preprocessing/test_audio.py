@@ -1,8 +1,9 @@
 """The audio decode policy on real files: the shared jfk.flac and AVI (MP3 audio), and
-files written here with soundfile and PyAV."""
+files written here with soundfile and PyAV (truncation in depth: test_truncation.py)."""
 
 import io
 
+import av
 import numpy as np
 import pytest
 import soundfile as sf
@@ -86,6 +87,18 @@ def test_mp3_written_by_lame_decodes_with_pyav():
     samples, rate = load_audio(_mp3_bytes(np.stack([x, x], axis=1), 44_100), "a.mp3")
     assert rate == 44_100 and samples.shape == (2, 44_100)  # encoder delay removed
     assert np.abs(samples[0, 2000:-2000] - x[2000:-2000]).max() < 0.05  # lossy
+
+
+@pytest.mark.skipif(not mp3_encoder_available(), reason="PyAV here cannot encode MP3")
+def test_a_truncated_mp3_is_rejected_not_shortened():
+    x = np.zeros((44_100, 2), dtype=np.float32)
+    data = _mp3_bytes(x, 44_100)
+    with pytest.raises(AudioDecodeError, match=r"^decode: truncated MP3: last frame at byte"):
+        load_audio(data[:-100], "a.mp3")  # FFmpeg alone would decode the frames before it
+    with av.open(io.BytesIO(data)) as container:  # FFmpeg's frame positions
+        last = max(p.pos for p in container.demux() if p.size)
+    with pytest.raises(AudioDecodeError, match=r"truncated MP3: Info header declares"):
+        load_audio(data[:last], "a.mp3")  # cut between frames: the Info frame count says so
 
 
 def test_broken_inputs_raise_with_a_reason():

@@ -59,7 +59,7 @@ def test_real_clip_frames_equal_a_direct_decode_of_the_chosen_pts(
     assert v.pts == want
     assert v.frames.shape == (num_frames, 64, 64, 3) and v.frames.dtype == np.uint8
     for got, p in zip(v.frames, want, strict=True):
-        expect = resize_and_center_crop(frames[p].to_image(), 64, 64)
+        expect = resize_and_center_crop(frames[p].to_ndarray(format="rgb24"), 64, 64)
         np.testing.assert_array_equal(got, expect)
     assert v.num_decoded == len(order) and v.fps == float(fps)
     assert v.frame_times == [float(p * tb) for p in want]
@@ -82,7 +82,9 @@ def test_avi_frames_are_sampled_by_pts_not_decode_order(shared_samples):
     assert v.frame_times == sorted(v.frame_times)
     # the frame at pts 3 is the one PyAV labels 3, although it is decoded 4th
     frames, _, _, _ = direct_decode(shared_samples / "video/mmaction2_test.avi")
-    np.testing.assert_array_equal(v.frames[2], resize_and_center_crop(frames[3].to_image(), 32, 32))
+    np.testing.assert_array_equal(
+        v.frames[2], resize_and_center_crop(frames[3].to_ndarray(format="rgb24"), 32, 32)
+    )
     assert not np.array_equal(v.frames[2], v.frames[3])
 
 
