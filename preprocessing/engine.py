@@ -11,12 +11,15 @@ Nothing is lost: every input is either a row of a shard or a row of ``quarantine
 manifest is only published when ``inputs_seen == rows_written + quarantined``.
 
 Incremental and idempotent, for scheduled runs: an input whose ``source`` is already listed
-(as a row or in quarantine) by the current manifest is not processed again, so a re-run on
-the same input writes nothing, and a run after inputs were added processes only those and
-publishes manifest version N+1 listing all shards. Shards of a run carry its version in
-their name (``part-v0002-00000.parquet``). A run killed before it published leaves shards no
-manifest lists; the next run deletes them and redoes their inputs, so readers never see a
-duplicate or a partial row.
+(as a row, or in quarantine after a read or decode failure) by the current manifest is not
+processed again, so a re-run on the same input writes nothing, and a run after inputs were
+added processes only those and publishes manifest version N+1 listing all shards. Scan-stage
+rejects are re-evaluated by every run (``preprocessing.incremental``): the new manifest's
+scan quarantine is this run's, so a sample quarantined for a missing partner becomes a row
+once the partner appears, and ``inputs_seen`` stays equal to rows + quarantined. Shards of a
+run carry its version in their name (``part-v0002-00000.parquet``). A run killed before it
+published leaves shards no manifest lists; the next run deletes them and redoes their inputs,
+so readers never see a duplicate or a partial row.
 """
 
 from __future__ import annotations
@@ -30,15 +33,18 @@ from typing import Any
 
 from preprocessing.config import FORMAT_VERSION
 from preprocessing.incremental import (
+    SCAN_QUARANTINE_PREFIX,
     clear_output,
+    is_scan_quarantine,
     previous_manifest,
     processed_sources,
     remove_unpublished,
+    scan_rejects,
 )
 from preprocessing.manifest import Manifest, ShardEntry, SplitEntry, write_manifest
 from preprocessing.modality import JobConfig, ModalitySpec
-from preprocessing.records import ScanResult
-from preprocessing.shard_task import QUARANTINE_DIR, plan_shards, quarantine_table, write_shard
+from preprocessing.records import Rejected, ScanResult
+from preprocessing.shard_task import plan_shards, quarantine_table, write_shard
 from preprocessing.shards import remove_stale_tmp, write_table_atomic
 
 
@@ -112,27 +118,31 @@ def run_preprocessing(
     remove_stale_tmp(output_root)
     remove_unpublished(output_root, previous, spec.splits)
     done = processed_sources(output_root, previous) if previous else set()
+    rejected_before = scan_rejects(output_root, previous) if previous else []
     new_items = [f for f in scan.items if f.source not in done]
-    new_rejected = [r for r in scan.rejected if r.source not in done]
-    if previous is not None and not new_items and not new_rejected:
+    scan_rejected = [r for r in scan.rejected if r.source not in done]
+    if previous is not None and not new_items and _same(scan_rejected, rejected_before):
         return previous  # nothing new: write nothing
     version = previous.version + 1 if previous else 1
 
     tasks = plan_shards(new_items, config.rows_per_shard, version)
     summaries = run_shard_tasks(tasks, input_root, output_root, spec)
 
-    quarantine = list(previous.quarantine) if previous else []
+    # Read/decode-stage quarantine accumulates; the scan-stage part is this run's scan.
+    quarantine = (
+        [q for q in previous.quarantine if not is_scan_quarantine(q.path)] if previous else []
+    )
     quarantine += [
         ShardEntry(path=s["quarantine_path"], rows=s["quarantined"])
         for s in summaries
         if s["quarantined"]
     ]
-    if new_rejected:
-        scan_path = f"{QUARANTINE_DIR}/scan-v{version:04d}.parquet"
-        write_table_atomic(quarantine_table(new_rejected), output_root / scan_path)
-        quarantine.append(ShardEntry(path=scan_path, rows=len(new_rejected)))
+    if scan_rejected:
+        scan_path = f"{SCAN_QUARANTINE_PREFIX}v{version:04d}.parquet"
+        write_table_atomic(quarantine_table(scan_rejected), output_root / scan_path)
+        quarantine.append(ShardEntry(path=scan_path, rows=len(scan_rejected)))
     splits = merge_splits(previous, summaries)
-    seen_before = previous.inputs_seen if previous else 0
+    seen_before = (previous.inputs_seen - len(rejected_before)) if previous else 0
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         version=version,
@@ -145,10 +155,18 @@ def run_preprocessing(
         label_map=scan.label_map,
         splits=splits,
         quarantine=sorted(quarantine, key=lambda e: e.path),
-        inputs_seen=seen_before + len(new_items) + len(new_rejected),
+        inputs_seen=seen_before + len(new_items) + len(scan_rejected),
         rows_written=sum(e.rows for e in splits.values()),
         quarantined=sum(e.rows for e in quarantine),
         row_flags=merge_row_flags(previous, summaries),
     )
     write_manifest(manifest, output_root)
+    if previous is not None:  # the scan quarantine this manifest replaced
+        remove_unpublished(output_root, manifest, spec.splits)
     return manifest
+
+
+def _same(rejected: list[Rejected], before: list[Rejected]) -> bool:
+    """The same scan-stage rejects, counted with multiplicity, in any order."""
+    key = lambda r: (r.source, r.stage, r.reason)  # noqa: E731
+    return sorted(map(key, rejected)) == sorted(map(key, before))

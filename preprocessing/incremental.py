@@ -1,9 +1,14 @@
 """What an output folder already holds, for incremental runs and for recovery after a kill.
 
 A run extends the published manifest only if its config hash and label map are unchanged;
-it processes only inputs whose ``source`` that manifest does not list yet (as a row or in
-quarantine), and first deletes the shard and quarantine files no published manifest lists,
-which a run killed before it published left behind.
+it processes only inputs whose ``source`` that manifest does not list yet (as a row, or in
+quarantine after a read or decode failure), and first deletes the shard and quarantine files
+no published manifest lists, which a run killed before it published left behind.
+
+Scan-stage rejects (a sample missing a partner file, an unmatched file, an unlabelled one)
+are not final: they describe the layout as it was scanned, so every run scans again, and the
+manifest's scan quarantine is replaced by this run's (``scan_rejects``). A sample whose
+missing partner has appeared becomes a row.
 """
 
 from __future__ import annotations
@@ -14,7 +19,15 @@ from pathlib import Path
 
 from preprocessing.manifest import MANIFEST_NAME, Manifest, read_manifest
 from preprocessing.modality import JobConfig
+from preprocessing.records import Rejected
 from preprocessing.shard_task import QUARANTINE_DIR
+
+SCAN_QUARANTINE_PREFIX = f"{QUARANTINE_DIR}/scan-"
+
+
+def is_scan_quarantine(path: str) -> bool:
+    """Whether a manifest-listed file holds scan-stage rejects (``quarantine/scan-v*.parquet``)."""
+    return path.startswith(SCAN_QUARANTINE_PREFIX)
 
 
 def clear_output(output: Path) -> None:
@@ -64,11 +77,24 @@ def remove_unpublished(
 
 
 def processed_sources(output: Path, manifest: Manifest) -> set[str]:
-    """Sources the manifest already accounts for, as rows or in quarantine."""
+    """Sources the manifest accounts for for good: rows, and read/decode-stage rejects."""
     import pyarrow.parquet as pq
 
     return {
         source
         for rel in sorted(manifest.all_files())
+        if not is_scan_quarantine(rel)
         for source in pq.read_table(output / rel, columns=["source"])["source"].to_pylist()
     }
+
+
+def scan_rejects(output: Path, manifest: Manifest) -> list[Rejected]:
+    """The scan-stage rejects the manifest lists (re-evaluated by every run)."""
+    import pyarrow.parquet as pq
+
+    return [
+        Rejected(**row)
+        for entry in manifest.quarantine
+        if is_scan_quarantine(entry.path)
+        for row in pq.read_table(output / entry.path).to_pylist()
+    ]

@@ -151,3 +151,32 @@ def test_rerun_writes_nothing_then_a_new_sample_is_added_as_version_2(flow_outpu
     assert m2.version == 2 and m2.rows_written == m.rows_written + 1
     assert m2.inputs_seen == m.inputs_seen + 1 == m2.rows_written + m2.quarantined
     assert read_manifest(out2).splits["train"].shards[-1].path == "train/part-v0002-00000.parquet"
+
+
+def test_a_sample_whose_missing_partners_appear_becomes_a_row(flow_outputs, tmp_path):
+    ds, shards, m = flow_outputs["chairs"]
+    raw2, out2 = tmp_path / "raw", tmp_path / "out"
+    shutil.copytree(ds.root, raw2)
+    shutil.copytree(shards, out2)
+    before = quarantine_of(out2, m)
+    assert before["data/00007_img1.ppm"][1].startswith("missing frame 2 ")
+    assert before["data/00012_flow.flo"][1].startswith("missing frame 1 ")
+    # the missing frames arrive: sample 7's frame 2, sample 12's two frames
+    data = raw2 / "data"
+    shutil.copy(data / "00007_img1.ppm", data / "00007_img2.ppm")
+    shutil.copy(data / "00001_img1.ppm", data / "00012_img1.ppm")
+    shutil.copy(data / "00001_img2.ppm", data / "00012_img2.ppm")
+
+    m2 = preprocess_flow(raw2, out2, CONFIG)
+
+    assert m2.version == 2 and m2.rows_written == m.rows_written + 2
+    rows = rows_of(out2, m2)
+    assert {"data/00007_img1.ppm", "data/00012_img1.ppm"} <= set(rows)
+    after = quarantine_of(out2, m2)
+    assert set(after) == set(before) - {"data/00007_img1.ppm", "data/00012_flow.flo"}
+    assert m2.quarantined == m.quarantined - 2
+    # the same samples, now rows: nothing counted twice, nothing lost
+    assert m2.inputs_seen == m.inputs_seen == m2.rows_written + m2.quarantined
+    on_disk = {p.relative_to(out2).as_posix() for p in out2.rglob("*.parquet")}
+    assert on_disk == m2.all_files()  # the replaced scan quarantine file is gone
+    assert preprocess_flow(raw2, out2, CONFIG).version == 2  # and again: nothing new
