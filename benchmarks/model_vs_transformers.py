@@ -149,9 +149,15 @@ def mm_rate(size: int = 2048, repeats: int = 5) -> float:
 
 
 def count_flops(step: Callable[[], None], custom_mapping: dict | None = None) -> int:
+    """FLOPs of one step by FlopCounterMode, which skips in-place ``addmm_`` (ours
+    accumulates products into slices of its score buffers with it): counted as ``addmm``."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False, custom_mapping=custom_mapping)
+    def addmm_(self: Any, a: Any, b: Any, *args: Any, out_shape: Any = None, **kw: Any) -> int:
+        return 2 * a[0] * a[1] * b[1]  # shapes: (n, k) x (k, m), as torch's addmm formula
+
+    mapping = {torch.ops.aten.addmm_: addmm_, **(custom_mapping or {})}
+    counter = FlopCounterMode(display=False, custom_mapping=mapping)
     with counter:
         step()
     return int(counter.get_total_flops())
@@ -440,7 +446,8 @@ def image_section(args: argparse.Namespace) -> list[str]:
         f"backward, batch {args.batch}, float32, {threads} torch threads; "
         f"{model_flops / 1e9:.0f} GFLOP per transformers step and "
         f"{flops['ours'] / 1e9:.0f} per ours, each counted by FlopCounterMode on its own "
-        "model and used for its own GFLOP/s (the counter does not see CPU SDPA kernels, "
+        "model (in-place addmm_ counted as addmm) and used for its own GFLOP/s (the "
+        "counter does not see CPU SDPA kernels, "
         "which ours uses only in the latent self-attention, about 1 GFLOP).",
         "",
         f"| implementation | step s, median of {args.rounds} (min-max) "
@@ -466,18 +473,21 @@ def image_section(args: argparse.Namespace) -> list[str]:
         "attended inputs through diag(g) Wv^T. The (B, 50176, 512) keys/values, their "
         "gradients, the (261 x 512) k/v weight gradients over 50,176 positions and the "
         "(B, 50176, 261) normalised input are never built. Per sample that leaves two "
-        "(256 x 262) x (262 x 50176) products forward and two backward, against "
-        "[pixels, mean, positions] assembled one sample at a time (the queries differ per "
-        "sample, so these products cannot be shared). What it keeps for backward is the "
-        "(B, 1, 256, 50176) attention probabilities (49 MiB per sample) and the small "
-        "inputs; transformers keeps the keys/values, the normalised and concatenated "
-        "inputs and the probabilities. The key bias only shifts each score row, which "
-        "softmax ignores; its gradient is exactly 0 (rounding noise in transformers).",
-        "- Where the time goes (torch.profiler, one step of ours on the loaded machine): "
-        "the four 50,176-position products plus the softmax and scaling passes over the "
-        "probabilities take about a third of ours' step; the rest is the latent array's "
-        "small operations (self-attention layers, MLPs, LayerNorms) and the decoder, "
-        "the same work as in transformers and hit harder by CPU contention.",
+        "(256 x 262) x (262 x 50176)-sized products forward and three backward (the "
+        "scores recomputed, then the score and query gradients), against the pixels with "
+        "their mean and the position table, one sample at a time (the queries differ per "
+        "sample, so these products cannot be shared). What it keeps for backward are the "
+        "small inputs and per-position statistics: the attention probabilities are "
+        "recomputed from the scores in backward, as flash attention does, so one sample's "
+        "(256 x 50176) scores exist at a time; transformers keeps the keys/values, the "
+        "normalised and concatenated inputs and the probabilities. The key bias only "
+        "shifts each score row, which softmax ignores; its gradient is exactly 0 (rounding "
+        "noise in transformers).",
+        "- Where the time goes (torch.profiler, ours' step at batch 2 on a shared "
+        "machine): the input cross-attention's forward and backward (the five "
+        "50,176-position products per sample plus the softmax and scaling passes) take "
+        "about 95% of it; the rest is the latent array's small operations "
+        "(self-attention layers, MLPs, LayerNorms) and the classifier.",
         "- Method: timed steps alternate the two models in one process after "
         f"{args.warmup} warm-up steps each. Memory: one step per fresh subprocess "
         "(`--measure-memory`), peak RSS minus RSS before the step, glibc "
@@ -494,6 +504,14 @@ def kinetics_section(args: argparse.Namespace) -> list[str]:
     models = build_kinetics(args)
     hf_model: Any = models["hf"]
     num_channels = hf_model.perceiver.input_preprocessor.num_channels
+    adapter: Any = models["ours"].encoder.input_adapter  # MultimodalInputAdapter
+    shared_layout = {  # modality: (position channels, padding channels)
+        m: (
+            adapter.adapters[m].position_encoding.num_channels,
+            adapter.padding[m].shape[-1],
+        )
+        for m in ("image", "audio")
+    }
     query_channels = hf_model.perceiver.decoder.num_query_channels
     output_channels = hf_model.config.output_num_channels
     points = kinetics_points(args)
@@ -516,7 +534,7 @@ def kinetics_section(args: argparse.Namespace) -> list[str]:
     peak_before = mm_rate()
     times = time_alternating(steps, args.kinetics_warmup, args.kinetics_rounds)
     peak_after = mm_rate()
-    del models, steps, hf_model, inputs
+    del models, steps, hf_model, inputs, adapter
     gc.collect()
     b1, b2 = 1, 2 * args.kinetics_batch
     mem = {
@@ -535,6 +553,8 @@ def kinetics_section(args: argparse.Namespace) -> list[str]:
     speedup_min = min(times["hf"]) / min(times["ours"])
     mem_ratio = mem["ours"][1]["growth"] / mem["hf"][1]["growth"]
     video_patch = 4 * 4 * 3  # per-sample channels: a 1x4x4 RGB video patch
+    video_pos, audio_pos = (shared_layout[m][0] for m in ("image", "audio"))
+    video_pad, audio_pad = (shared_layout[m][1] for m in ("image", "audio"))
     error_text = ", ".join(f"{m} {e:.1e}" for m, e in sorted(errors.items()))
     return [
         "### Kinetics autoencoder (audio + video + label)",
@@ -560,7 +580,8 @@ def kinetics_section(args: argparse.Namespace) -> list[str]:
         f"as in Hugging Face), batch {args.kinetics_batch}, float32, {threads} torch threads; "
         f"{flops['hf'] / 1e9:.0f} GFLOP per transformers step and {flops['ours'] / 1e9:.0f} "
         "per ours, counted by FlopCounterMode on each model with the CPU SDPA kernels "
-        "counted too (torch's SDPA formulas; ours runs its other attentions through them).",
+        "counted too (torch's SDPA formulas; ours runs its other attentions through them) "
+        "and in-place addmm_ counted as addmm.",
         "",
         f"| implementation | step s, median of {args.kinetics_rounds} (min-max) "
         f"| peak RSS growth MiB, batch {b1} / {b2} | MiB per sample "
@@ -580,14 +601,24 @@ def kinetics_section(args: argparse.Namespace) -> list[str]:
         f"channels (B, {num_positions:,}, {video_patch}) (the 1x4x4x3 video patches; for the "
         f"audio patches their {SAMPLES_PER_PATCH} samples and their first "
         f"{video_patch - SAMPLES_PER_PATCH} position channels, copied per sample; for the "
-        f"label its mask token's first {video_patch}) and a table ({num_positions:,}, "
-        f"{num_channels - video_patch}) of position encodings, padding embeddings and the "
-        "label's mask token, stored once. Without a pad mask or attention dropout, the input "
-        "cross-attention then takes the image classifier's input-space path: no keys/values "
-        f"projected to {num_channels} channels over the {num_positions:,} positions (which "
-        "transformers computes, `cross_attention_shape_for_attention='kv'`), no k/v weight "
-        "gradients over them; scores and attended inputs in the "
-        f"{num_channels}-channel input space, the attention probabilities kept for backward. "
+        f"label its mask token's first {video_patch}) and the batch-shared "
+        f"({num_positions:,}, {num_channels - video_patch}) channels as one segment per "
+        f"modality, never built as one table: the video's {video_pos} Fourier channels (the "
+        f"adapter's buffer) next to its padding embedding ({video_pad} channels, the same at "
+        "each of its positions), the audio's remaining "
+        f"{audio_pos - (video_patch - SAMPLES_PER_PATCH)} Fourier channels next to its "
+        f"padding ({audio_pad}), the label's mask token ({num_channels - video_patch}). "
+        "Without a pad mask or attention dropout, the input cross-attention then takes the "
+        "image classifier's input-space path: no keys/values projected to "
+        f"{num_channels} channels over the {num_positions:,} positions (which transformers "
+        "computes, `cross_attention_shape_for_attention='kv'`), no k/v weight gradients over "
+        f"them; scores and attended inputs in the {num_channels}-channel input space, where "
+        "a segment's constant row adds one number per query to its scores and its summed "
+        "probabilities times the row to the attended inputs, so the products run over the "
+        f"per-sample and varying channels only ({video_patch} + 1 + {video_pos} at a video "
+        "position). The padding embeddings' and mask token's gradients are sums over their "
+        "positions, formed from per-query vectors: no table-sized array or gradient is "
+        "built, and the attention scores are recomputed in backward, not kept. "
         "The rest (latent self-attention, the decoder's queries) is the same arithmetic as "
         "transformers', except that ours calls CPU flash SDPA there, which keeps no scores "
         "for backward and recomputes them; torch's SDPA backward formula counts that "

@@ -1,20 +1,25 @@
 """Attention building blocks of Perceiver and Perceiver IO.
 
-Every attention goes through ``torch.nn.functional.scaled_dot_product_attention``, so no
+Attention goes through ``torch.nn.functional.scaled_dot_product_attention``, so no
 (N x M) score tensor is materialised by this code: PyTorch picks the fused kernel (flash or
-memory-efficient on GPU, a fused C++ kernel on CPU).
+memory-efficient on GPU, a fused C++ kernel on CPU). The exception is a cross-attention
+with ``kv_chunk_size`` over more inputs than that: it computes (N x kv_chunk_size) score
+blocks with explicit matmuls and merges them by log-sum-exp (``perceiver.chunked_attention``).
 
 Shapes: B batch, N query positions, M key/value positions, C channels, H heads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from perceiver.adapters.base import SharedPositionInputs
+from perceiver.adapters.base import SegmentedTable, SharedPositionInputs
+from perceiver.chunked_attention import KVChunks, kv_chunked_attention
 from perceiver.factorized import input_space_pays, shared_input_attention
 
 
@@ -25,11 +30,37 @@ def attention_mask(pad_mask: torch.Tensor | None) -> torch.Tensor | None:
     return ~pad_mask[:, None, None, :]
 
 
-def validate_chunk_size(chunk_size: int | None) -> int | None:
-    """``None`` (no chunking) or a positive int; anything else is a ValueError."""
-    if chunk_size is not None and (isinstance(chunk_size, bool) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be None or >= 1, got {chunk_size!r}")
+def validate_chunk_size(chunk_size: int | None, name: str = "chunk_size") -> int | None:
+    """``None`` (no chunking) or a positive int; anything else is a ValueError naming ``name``."""
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
+    ):
+        raise ValueError(f"{name} must be None or >= 1, got {chunk_size!r}")
     return chunk_size
+
+
+def num_positions(inputs: torch.Tensor | SharedPositionInputs) -> int:
+    """M of (B, M, C) inputs or of their ``SharedPositionInputs`` split."""
+    return (inputs.per_sample if isinstance(inputs, SharedPositionInputs) else inputs).shape[1]
+
+
+def shared_rows(shared: torch.Tensor | SegmentedTable, start: int, end: int) -> torch.Tensor:
+    """Rows ``start:end`` (m, Cf) of a ``SharedPositionInputs.shared`` table, built from
+    only the segments they overlap when the table is segmented."""
+    if isinstance(shared, torch.Tensor):
+        return shared[start:end]
+    rows, offset = [], 0
+    for varying, row in shared.segments:  # (n, k) and (Cf - k,)
+        a, b = max(start - offset, 0), min(end - offset, varying.shape[0])
+        if a < b:
+            rows.append(torch.cat([varying[a:b], row.expand(b - a, -1)], dim=-1))
+        offset += varying.shape[0]
+    return torch.cat(rows, dim=0)
+
+
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """(B, M, H * c) -> (B, H, M, c)."""
+    return rearrange(x, "b m (h c) -> b h m c", h=num_heads)
 
 
 class MultiHeadAttention(nn.Module):
@@ -81,9 +112,9 @@ class MultiHeadAttention(nn.Module):
         Split from ``attend`` so callers can project the keys/values once and reuse them for
         several query chunks (or several applications of a weight-shared layer).
         """
-        k = rearrange(self.k_proj(x_kv), "b m (h c) -> b h m c", h=self.num_heads)
-        v = rearrange(self.v_proj(x_kv), "b m (h c) -> b h m c", h=self.num_heads)
-        return k, v
+        return split_heads(self.k_proj(x_kv), self.num_heads), split_heads(
+            self.v_proj(x_kv), self.num_heads
+        )
 
     def attend(
         self,
@@ -93,7 +124,7 @@ class MultiHeadAttention(nn.Module):
         attn_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """x_q: (B, N, Cq), k/v from ``project_kv``, attn_mask: (B, 1, 1, M) -> (B, N, Co)."""
-        q = rearrange(self.q_proj(x_q), "b n (h c) -> b h n c", h=self.num_heads)
+        q = split_heads(self.q_proj(x_q), self.num_heads)  # (B, H, N, Cqk/H)
         o = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )  # (B, H, N, Cv/H)
@@ -126,6 +157,20 @@ class CrossAttentionLayer(nn.Module):
     construction (e.g. only for inference) and is validated on assignment. In training,
     autograd still keeps every chunk's activations; chunking bounds the peak of one
     attention/MLP call, not the saved graph.
+
+    ``kv_chunk_size`` bounds memory for very many inputs (key/value positions M, e.g. an
+    encoder over hundreds of thousands of pixels): when M exceeds it, each slice of at most
+    ``kv_chunk_size`` inputs is normalised and projected to keys/values on its own and the
+    partial attentions are merged exactly by log-sum-exp (``perceiver.chunked_attention``),
+    so neither the (N x M) scores nor the (B, H, M, C) keys/values exist at once, in
+    forward or (through per-chunk checkpointing, at the price of recomputing keys and
+    scores) in backward. Gradients equal the unchunked ones up to float rounding. It
+    composes with ``chunk_size`` (score blocks are then at most chunk_size x
+    kv_chunk_size), works with pad masks, and with attention dropout, which it applies to
+    each chunk's probabilities (the same distribution as unchunked dropout, other random
+    draws). ``SharedPositionInputs`` are then materialised one input chunk at a time
+    instead of taking the input-space path, whose memory grows with M. Settable after
+    construction and validated like ``chunk_size``.
     """
 
     def __init__(
@@ -139,6 +184,7 @@ class CrossAttentionLayer(nn.Module):
         dropout: float = 0.0,
         query_residual: bool = True,
         chunk_size: int | None = None,
+        kv_chunk_size: int | None = None,
     ) -> None:
         super().__init__()
         self.q_norm = nn.LayerNorm(num_q_input_channels)
@@ -154,14 +200,29 @@ class CrossAttentionLayer(nn.Module):
         self.query_residual = query_residual
         self.mlp = MLP(num_q_input_channels, widening_factor, dropout)
         self.chunk_size = chunk_size
+        self.kv_chunk_size = kv_chunk_size
 
     @property
     def chunk_size(self) -> int | None:
+        """Queries per attention/MLP call (None: all at once)."""
         return self._chunk_size
 
     @chunk_size.setter
     def chunk_size(self, value: int | None) -> None:
         self._chunk_size = validate_chunk_size(value)
+
+    @property
+    def kv_chunk_size(self) -> int | None:
+        """Key/value (input) positions per projection and score block (None: all at once)."""
+        return self._kv_chunk_size
+
+    @kv_chunk_size.setter
+    def kv_chunk_size(self, value: int | None) -> None:
+        self._kv_chunk_size = validate_chunk_size(value, "kv_chunk_size")
+
+    def chunks_inputs(self, num_inputs: int) -> bool:
+        """Whether ``num_inputs`` key/value positions are attended ``kv_chunk_size`` at a time."""
+        return self.kv_chunk_size is not None and num_inputs > self.kv_chunk_size
 
     def forward(
         self,
@@ -174,8 +235,11 @@ class CrossAttentionLayer(nn.Module):
         ``x_kv`` may also be split into per-sample and batch-shared channels
         (``SharedPositionInputs``); then, when ``uses_shared_path`` allows, the attention
         runs without building the keys/values (``perceiver.factorized``), else on the
-        concatenated array.
+        concatenated array (one input chunk at a time with ``kv_chunk_size``).
         """
+        num_inputs = num_positions(x_kv)
+        if self.chunks_inputs(num_inputs):
+            return self._attend_kv_chunked(x_q, self._input_chunks(x_kv), num_inputs, pad_mask)
         if isinstance(x_kv, SharedPositionInputs):
             if pad_mask is None and self.uses_shared_path(x_q.shape[1]):
                 return self._forward_shared(x_q, x_kv)
@@ -183,12 +247,15 @@ class CrossAttentionLayer(nn.Module):
         k, v = self.project_kv(x_kv)
         return self.attend(x_q, k, v, attention_mask(pad_mask))
 
-    def uses_shared_path(self, num_queries: int) -> bool:
-        """Whether ``SharedPositionInputs`` for ``num_queries`` queries go through
-        ``perceiver.factorized``: it has no attention dropout and costs no more than the
-        ordinary path (``input_space_pays``; per query chunk when chunked)."""
+    def uses_shared_path(self, num_queries: int, num_inputs: int | None = None) -> bool:
+        """Whether ``SharedPositionInputs`` for ``num_queries`` queries (over ``num_inputs``
+        positions, if known) go through ``perceiver.factorized``: no attention dropout, no
+        input chunking (``chunks_inputs``) and no more cost than the ordinary path
+        (``input_space_pays``; per query chunk when chunked)."""
         attention = self.attention
         if attention.dropout > 0.0 and self.training:
+            return False
+        if num_inputs is not None and self.chunks_inputs(num_inputs):
             return False
         if self.chunk_size is not None:
             num_queries = min(num_queries, self.chunk_size)
@@ -212,7 +279,74 @@ class CrossAttentionLayer(nn.Module):
         o = shared_input_attention(
             q, x_kv, self.kv_norm, attention.k_proj, attention.v_proj, attention.num_heads
         )  # (B, N, Cv)
-        attended = attention.o_proj(o)  # (B, N, Cq)
+        return self._residual_mlp(x_q, attention.o_proj(o))  # (B, N, Cq)
+
+    def _input_chunks(
+        self, x_kv: torch.Tensor | SharedPositionInputs
+    ) -> Callable[[int, int], torch.Tensor]:
+        """``(start, end) ->`` the (B, end - start, Ckv) inputs of positions ``start:end``."""
+        if isinstance(x_kv, SharedPositionInputs):
+            split = x_kv
+
+            def shared_chunk(start: int, end: int) -> torch.Tensor:
+                per_sample = split.per_sample[:, start:end]  # (B, m, Cp)
+                shared = shared_rows(split.shared, start, end)  # (m, Cf)
+                return split._replace(per_sample=per_sample, shared=shared).materialize()
+
+            return shared_chunk
+        return lambda start, end: x_kv[:, start:end]
+
+    def _attend_kv_chunked(
+        self,
+        x_q: torch.Tensor,
+        inputs: Callable[[int, int], torch.Tensor],
+        num_inputs: int,
+        pad_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Cross-attention over ``num_inputs`` positions whose (B, m, Ckv) slices ``inputs``
+        gives, normalised and projected one ``kv_chunk_size`` chunk at a time -> (B, N, Cq)."""
+        attention = self.attention
+
+        def kv_chunks(
+            start: int, end: int, values: bool
+        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+            x = self.kv_norm(inputs(start, end))  # (B, m, Ckv)
+            k = split_heads(attention.k_proj(x), attention.num_heads)  # (B, H, m, Cqk/H)
+            if not values:
+                return k, None
+            return k, split_heads(attention.v_proj(x), attention.num_heads)  # (B, H, m, Cv/H)
+
+        return self._attend_chunks(x_q, kv_chunks, num_inputs, pad_mask)
+
+    def _attend_chunks(
+        self,
+        x_q: torch.Tensor,
+        kv_chunks: KVChunks,
+        num_inputs: int,
+        pad_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """x_q: (B, N, Cq) attends to keys/values given chunk by chunk -> (B, N, Cq)."""
+        assert self.kv_chunk_size is not None
+        attention = self.attention
+        q = split_heads(attention.q_proj(self.q_norm(x_q)), attention.num_heads)  # (B, H, N, c)
+        o = kv_chunked_attention(
+            q,
+            kv_chunks,
+            num_inputs,
+            self.kv_chunk_size,
+            pad_mask,
+            dropout=attention.dropout if self.training else 0.0,
+            query_chunk_size=self.chunk_size,
+        )  # (B, H, N, Cv/H)
+        attended = attention.o_proj(rearrange(o, "b h n c -> b n (h c)"))  # (B, N, Cq)
+        if self.chunk_size is None or x_q.shape[1] <= self.chunk_size:
+            return self._residual_mlp(x_q, attended)
+        size = self.chunk_size
+        chunks = zip(x_q.split(size, 1), attended.split(size, 1), strict=True)
+        return torch.cat([self._residual_mlp(q, a) for q, a in chunks], dim=1)
+
+    def _residual_mlp(self, x_q: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        """(B, N, Cq) queries and their attention outputs -> (B, N, Cq) after residual + MLP."""
         x = x_q + attended if self.query_residual else attended
         return x + self.mlp(x)
 
@@ -227,7 +361,21 @@ class CrossAttentionLayer(nn.Module):
         v: torch.Tensor,
         attn_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x_q: (B, N, Cq), k/v from ``project_kv``, attn_mask: (B, 1, 1, M) -> (B, N, Cq)."""
+        """x_q: (B, N, Cq), k/v from ``project_kv``, attn_mask: (B, 1, 1, M) -> (B, N, Cq).
+
+        With ``kv_chunk_size`` below M the scores are computed one key chunk at a time; the
+        given keys/values exist whole, so this bounds the scores only.
+        """
+        num_inputs = k.shape[2]
+        if self.chunks_inputs(num_inputs):
+            pad_mask = None if attn_mask is None else ~attn_mask[:, 0, 0, :]  # (B, M)
+
+            def kv_chunks(
+                start: int, end: int, values: bool
+            ) -> tuple[torch.Tensor, torch.Tensor | None]:
+                return k[:, :, start:end], v[:, :, start:end]
+
+            return self._attend_chunks(x_q, kv_chunks, num_inputs, pad_mask)
         if self.chunk_size is None or x_q.shape[1] <= self.chunk_size:
             return self._attend_queries(x_q, k, v, attn_mask)
         chunks = x_q.split(self.chunk_size, dim=1)  # each (B, <=chunk_size, Cq)
@@ -241,8 +389,7 @@ class CrossAttentionLayer(nn.Module):
         attn_mask: torch.Tensor | None,
     ) -> torch.Tensor:
         attended = self.attention.attend(self.q_norm(x_q), k, v, attn_mask)  # (B, N, Cq)
-        x = x_q + attended if self.query_residual else attended
-        return x + self.mlp(x)
+        return self._residual_mlp(x_q, attended)
 
 
 class SelfAttentionLayer(nn.Module):

@@ -156,6 +156,7 @@ def encoder(enc: EncoderConfig, adapter: InputAdapter) -> PerceiverEncoder:
         num_self_attention_qk_channels=enc.num_self_attention_qk_channels,
         num_self_attention_v_channels=enc.num_self_attention_v_channels,
         query_residual=enc.query_residual,
+        kv_chunk_size=enc.kv_chunk_size,
     )
     _set_attention_dropout(module, enc.attention_dropout)
     return module

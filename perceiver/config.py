@@ -54,6 +54,13 @@ class EncoderConfig(StrictModel):
     query_residual: bool = Field(
         True, description="residual around the input cross-attention (HF use_query_residual)"
     )
+    kv_chunk_size: int | None = Field(
+        None,
+        ge=1,
+        description="input positions the input cross-attention normalises, projects and "
+        "attends to at a time, merged exactly by log-sum-exp, so memory stays bounded for "
+        "very many inputs (None: all at once)",
+    )
 
     @model_validator(mode="after")
     def _heads_divide_channels(self) -> EncoderConfig:

@@ -11,6 +11,10 @@ outputs and gradients are unchanged.
 ``num_self_attention_qk_channels`` / ``num_self_attention_v_channels`` set the latent layers'
 query/key and value widths (default: the latent width); ``query_residual=False`` drops the
 residual around the input cross-attention (Hugging Face's ``use_query_residual``).
+
+``kv_chunk_size`` lets the input cross-attention normalise, project and attend to the inputs
+at most that many positions at a time, merging the chunks exactly (``CrossAttentionLayer``):
+memory for the keys/values and scores stays bounded however many inputs there are.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class PerceiverEncoder(nn.Module):
         num_self_attention_qk_channels: int | None = None,
         num_self_attention_v_channels: int | None = None,
         query_residual: bool = True,
+        kv_chunk_size: int | None = None,
     ) -> None:
         super().__init__()
         if num_self_attention_blocks < 1:
@@ -64,6 +69,7 @@ class PerceiverEncoder(nn.Module):
             widening_factor=cross_attention_widening_factor,
             dropout=dropout,
             query_residual=query_residual,
+            kv_chunk_size=kv_chunk_size,
         )
         self.self_attention = SelfAttentionBlock(
             num_layers=num_self_attention_layers_per_block,

@@ -11,7 +11,10 @@ later cross-attends share one set of weights, and every latent block shares one 
 weights. So parameters stop growing after the second cross-attend: depth costs compute only.
 
 Because the later cross-attends share weights and see the same inputs, their keys/values
-are projected once and reused, which saves O(M * C) work per extra cross-attend.
+are projected once and reused, which saves O(M * C) work per extra cross-attend. With
+``kv_chunk_size`` (fewer than M) every cross-attend instead projects and attends to the
+inputs chunk by chunk (``CrossAttentionLayer``), so the (B, H, M, C) keys/values never exist
+whole: memory stays bounded, at the cost of projecting again per cross-attend.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class IterativePerceiverEncoder(nn.Module):
         num_cross_attention_v_channels: int | None = None,
         dropout: float = 0.0,
         activation_checkpointing: bool = False,
+        kv_chunk_size: int | None = None,
     ) -> None:
         super().__init__()
         if num_cross_attends < 1:
@@ -72,6 +76,7 @@ class IterativePerceiverEncoder(nn.Module):
                 num_v_channels=num_cross_attention_v_channels,
                 widening_factor=cross_attention_widening_factor,
                 dropout=dropout,
+                kv_chunk_size=kv_chunk_size,
             )
 
         self.cross_attention = cross_attention_layer()  # the first cross-attend
@@ -103,6 +108,14 @@ class IterativePerceiverEncoder(nn.Module):
         latents = self._latent_blocks(latents, checkpointed)
         shared = self.shared_cross_attention
         if shared is None:
+            return latents
+        if shared.chunks_inputs(inputs.shape[1]):
+            # Keys/values are projected chunk by chunk inside each cross-attend.
+            for _ in range(self.num_cross_attends - 1):
+                latents = maybe_checkpoint(
+                    shared, latents, inputs, pad_mask, enabled=checkpointed
+                )  # (B, L, C)
+                latents = self._latent_blocks(latents, checkpointed)
             return latents
         # Same weights, same inputs: project keys/values once for all later cross-attends.
         k, v = maybe_checkpoint(shared.project_kv, inputs, enabled=checkpointed)  # (B, H, M, c)

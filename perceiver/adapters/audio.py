@@ -61,6 +61,13 @@ class AudioInputAdapter(InputAdapter):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T) or (B, T, C_audio) -> (B, T/s, s*C_audio + P)."""
+        x = self.patches(x)  # (B, N, s*C_audio)
+        pos = self.position_encoding(x.shape[0])  # (B, N, P)
+        return torch.cat([x, pos.to(x.dtype)], dim=-1)  # (B, N, s*C_audio + P)
+
+    def patches(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, T) or (B, T, C_audio) -> the patches' samples (B, T/s, s*C_audio),
+        ``forward``'s channels before the position encoding."""
         if x.dim() == 2 and self.num_audio_channels == 1:
             x = x.unsqueeze(-1)  # (B, T, 1)
         if x.dim() != 3 or tuple(x.shape[1:]) != (self.num_samples, self.num_audio_channels):
@@ -73,6 +80,4 @@ class AudioInputAdapter(InputAdapter):
             x = x.float() / INT16_SCALE
         elif not x.is_floating_point():
             raise ValueError(f"expected int16 or floating-point audio, got dtype {x.dtype}")
-        x = rearrange(x, "b (n s) c -> b n (s c)", s=self.samples_per_patch)  # (B, N, s*C_audio)
-        pos = self.position_encoding(x.shape[0])  # (B, N, P)
-        return torch.cat([x, pos.to(x.dtype)], dim=-1)  # (B, N, s*C_audio + P)
+        return rearrange(x, "b (n s) c -> b n (s c)", s=self.samples_per_patch)  # (B, N, s*C)

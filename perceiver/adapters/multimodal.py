@@ -26,6 +26,12 @@ eval) or not at all. It returns None, and the encoder takes the ordinary path, f
 probability strictly between 0 and 1 in training, for an unmasked wide modality (Cp reaching
 past every unmasked modality's position channels, so that only padding would be shared, e.g.
 the unmasked label) and for an adapter whose position channels are not known.
+
+The shared channels come as a ``SegmentedTable``, one segment per modality: its remaining
+position channels (the adapter's position buffer itself, not a copy) next to the rest of its
+padding embedding, which is the same at each of its positions, or a masked modality's mask
+token. The input cross-attention works on these segments (``perceiver.factorized``), so
+neither the (M, C - Cp) table nor a dense gradient of it is built.
 """
 
 from __future__ import annotations
@@ -37,7 +43,12 @@ import torch
 from torch import nn
 
 from perceiver.adapters.audio import AudioInputAdapter
-from perceiver.adapters.base import InputAdapter, SharedPositionInputs
+from perceiver.adapters.base import (
+    InputAdapter,
+    SegmentedTable,
+    SharedPositionInputs,
+    SharedSegment,
+)
 from perceiver.adapters.label import LabelInputAdapter
 from perceiver.adapters.video import VideoInputAdapter
 
@@ -126,11 +137,9 @@ class MultimodalInputAdapter(InputAdapter):
             out = adapter(x)  # (B, 1, K): all per sample
             return SharedPositionInputs(out, out.new_zeros(out.shape[1], 0))
         if isinstance(adapter, (AudioInputAdapter, VideoInputAdapter)):
-            out = adapter(x)  # (B, M_m, Cp_m + P): [features | position encoding]
-            if out.shape[0] == 0:
-                return None
-            cp = adapter.num_input_channels - adapter.position_encoding.num_channels
-            return SharedPositionInputs(out[..., :cp], out[0, :, cp:])  # positions: sample 0's
+            patches = adapter.patches(x)  # (B, M_m, Cp_m)
+            pos = adapter.position_encoding(1)[0]  # (M_m, P): the buffer itself, no copy
+            return SharedPositionInputs(patches, pos.to(patches.dtype))
         return None
 
     def forward(self, x: Mapping[str, torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
@@ -171,7 +180,7 @@ class MultimodalInputAdapter(InputAdapter):
             per_sample, shared = split
             if (
                 per_sample.dim() != 3
-                or shared.dim() != 2
+                or len(shared.shape) != 2
                 or shared.shape[0] != per_sample.shape[1]
                 or per_sample.shape[-1] + shared.shape[-1] != adapters[name].num_input_channels
             ):
@@ -188,7 +197,7 @@ class MultimodalInputAdapter(InputAdapter):
         cp = max(s.per_sample.shape[-1] for s in splits.values())
         if cp >= max(adapters[name].num_input_channels for name in splits):
             return None  # an unmasked wide modality (the label): only padding would be shared
-        per_sample_parts, shared_parts = [], []
+        per_sample_parts, segments = [], []
         for name in self.modalities:
             if name in masked:
                 num = masked[name].shape[1]
@@ -198,17 +207,24 @@ class MultimodalInputAdapter(InputAdapter):
                     zero = zero + 0.0 * masked[name].sum()
                 token = self.mask_tokens[name].to(dtype) + zero.to(dtype)  # (1, C)
                 per_sample_parts.append(token[:, :cp].expand(batch, num, -1))  # (B, M_m, Cp)
-                shared_parts.append(token[:, cp:].expand(num, -1))  # (M_m, C - Cp)
+                segments.append(SharedSegment(token.new_empty(num, 0), token[0, cp:]))
                 continue
-            per_sample, shared = splits[name]
-            num = per_sample.shape[1]
-            pad = self.padding[name].to(dtype).expand(num, -1)  # (M_m, C - C_m)
-            tail = torch.cat([shared.to(dtype), pad], dim=-1)  # (M_m, C - Cp_m)
-            extra = cp - per_sample.shape[-1]
-            per_sample_parts.append(
-                torch.cat([per_sample, tail[:, :extra].expand(batch, -1, -1)], dim=-1)
-            )  # (B, M_m, Cp)
-            shared_parts.append(tail[:, extra:])  # (M_m, C - Cp)
+            per_sample = splits[name].per_sample  # (B, M_m, Cp_m)
+            num, width = per_sample.shape[1], per_sample.shape[2]
+            table = splits[name].shared_table()  # (M_m, C_m - Cp_m)
+            pad = self.padding[name][0].to(dtype)  # (C - C_m,): the same at every position
+            extra = cp - width  # channels of [table | pad] that go to the per-sample part
+            if extra > table.shape[1]:  # into the padding
+                cut = extra - table.shape[1]
+                head = torch.cat([table, pad[:cut].expand(num, -1)], dim=-1)  # (M_m, extra)
+                segment = SharedSegment(table[:, table.shape[1] :], pad[cut:])
+            else:
+                head = table[:, :extra]  # (M_m, extra)
+                segment = SharedSegment(table[:, extra:], pad)
+            if extra:
+                per_sample = torch.cat([per_sample, head.expand(batch, -1, -1)], dim=-1)
+            per_sample_parts.append(per_sample)  # (B, M_m, Cp)
+            segments.append(segment)  # (M_m, C - Cp) as [varying | row]
         return SharedPositionInputs(
-            torch.cat(per_sample_parts, dim=1), torch.cat(shared_parts, dim=0)
+            torch.cat(per_sample_parts, dim=1), SegmentedTable(segments)
         )  # (B, M, Cp), (M, C - Cp)

@@ -76,6 +76,13 @@ class VideoInputAdapter(InputAdapter):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, H, W, C) (or (B, T, C, H, W)) -> (B, (T/t)*(H/h)*(W/w), t*h*w*C + P)."""
+        x = self.patches(x)  # (B, M, t*h*w*C)
+        pos = self.position_encoding(x.shape[0])  # (B, M, P)
+        return torch.cat([x, pos.to(x.dtype)], dim=-1)  # (B, M, t*h*w*C + P)
+
+    def patches(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, T, H, W, C) (or (B, T, C, H, W)) -> the patches' pixels (B, M, t*h*w*C),
+        ``forward``'s channels before the position encoding."""
         frames, height, width, channels = self.video_shape
         expected = (frames, channels, height, width) if self.channels_first else self.video_shape
         if tuple(x.shape[1:]) != expected:
@@ -92,8 +99,6 @@ class VideoInputAdapter(InputAdapter):
         if self.mean is not None and self.std is not None:
             x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)  # (B, T, H, W, C)
         t, h, w = self.patch_shape
-        x = rearrange(
+        return rearrange(
             x, "b (nt t) (nh h) (nw w) c -> b (nt nh nw) (t h w c)", t=t, h=h, w=w
         )  # (B, M, t*h*w*C)
-        pos = self.position_encoding(x.shape[0])  # (B, M, P)
-        return torch.cat([x, pos.to(x.dtype)], dim=-1)  # (B, M, t*h*w*C + P)

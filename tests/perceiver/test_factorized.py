@@ -6,7 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from perceiver.adapters.base import InputAdapter, SharedPositionInputs
+from perceiver.adapters.base import (
+    InputAdapter,
+    SegmentedTable,
+    SharedPositionInputs,
+    SharedSegment,
+)
 from perceiver.adapters.image import ImageInputAdapter
 from perceiver.adapters.image_variants import (
     Conv1x1ImageInputAdapter,
@@ -58,15 +63,51 @@ def named(grads: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {f"layer.{k}": v for k, v in grads.items()}
 
 
+def core(z: torch.Tensor, p: torch.Tensor, *tables: torch.Tensor) -> torch.Tensor:
+    return _NormalizedInputAttention.apply(z, p, 1e-5, *tables)
+
+
+def reference(z: torch.Tensor, inputs: SharedPositionInputs) -> torch.Tensor:
+    """softmax(Z xhat^T) xhat over the materialised, LayerNorm-ed (no affine) inputs."""
+    x = inputs.materialize()  # (B, M, C)
+    xhat = nn.functional.layer_norm(x, x.shape[-1:], eps=1e-5)[:, None]  # (B, 1, M, C)
+    return torch.softmax(z @ xhat.transpose(-1, -2), dim=-1) @ xhat
+
+
+# (positions, varying channels, row channels) per segment, 4 shared channels: a run of
+# positions with both, a fully constant one (a mask token) and one without a row
+SEGMENTS = [(3, 2, 2), (2, 0, 4), (1, 4, 0)]
+
+
+def segmented(dtype: torch.dtype = torch.float64) -> list[torch.Tensor]:
+    """[varying_1, row_1, ...] of ``SEGMENTS``, all requiring gradients."""
+    tables = []
+    for num, width, row in SEGMENTS:
+        tables += [torch.randn(num, width, dtype=dtype), torch.randn(row, dtype=dtype)]
+    return [t.requires_grad_() for t in tables]
+
+
+def table_of(tables: list[torch.Tensor]) -> SegmentedTable:
+    return SegmentedTable(
+        [SharedSegment(v, r) for v, r in zip(tables[::2], tables[1::2], strict=True)]
+    )
+
+
 def test_core_gradcheck_float64() -> None:
     torch.manual_seed(0)
     batch, heads, queries, cp, cf, positions = 2, 2, 3, 2, 3, 5
     z = torch.randn(batch, heads, queries, cp + cf, dtype=torch.float64, requires_grad=True)
     p = torch.randn(batch, positions, cp, dtype=torch.float64, requires_grad=True)
     f = torch.randn(positions, cf, dtype=torch.float64, requires_grad=True)
-    mu = torch.randn(batch, positions, dtype=torch.float64, requires_grad=True)
-    rstd = (torch.rand(batch, positions, dtype=torch.float64) + 0.5).requires_grad_()
-    assert torch.autograd.gradcheck(_NormalizedInputAttention.apply, (z, p, f, mu, rstd))
+    empty = torch.empty(0, dtype=torch.float64)  # a plain table: one segment without a row
+    assert torch.autograd.gradcheck(core, (z, p, f, empty))
+
+
+def test_core_gradcheck_float64_segmented() -> None:
+    torch.manual_seed(0)
+    z = torch.randn(2, 2, 3, 2 + 4, dtype=torch.float64, requires_grad=True)
+    p = torch.randn(2, 6, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(core, (z, p, *segmented()))
 
 
 def test_core_equals_softmax_attention_over_normalised_inputs() -> None:
@@ -78,19 +119,106 @@ def test_core_equals_softmax_attention_over_normalised_inputs() -> None:
     x = SharedPositionInputs(p, f).materialize()
     xhat = nn.functional.layer_norm(x, (7,), eps=1e-5)  # (B, M, C)
     torch.testing.assert_close(xhat, (x - mu[..., None]) * rstd[..., None])
-    expected = torch.softmax(z @ xhat[:, None].transpose(-1, -2), dim=-1) @ xhat[:, None]
-    torch.testing.assert_close(_NormalizedInputAttention.apply(z, p, f, mu, rstd), expected)
+    expected = reference(z, SharedPositionInputs(p, f))
+    torch.testing.assert_close(core(z, p, f, f.new_empty(0)), expected)
+
+
+def test_segmented_core_gradients_equal_the_dense_tables() -> None:
+    """The rows' gradients (sums over their segments) and the varying channels' equal
+    autograd's through the materialised (M, Cf) table."""
+    torch.manual_seed(0)
+    z = torch.randn(2, 2, 3, 2 + 4, dtype=torch.float64, requires_grad=True)
+    p = torch.randn(2, 6, 2, dtype=torch.float64, requires_grad=True)
+    tables = segmented()
+    weights = torch.randn(2, 2, 3, 6, dtype=torch.float64)
+    leaves = [z, p, *tables]
+    new = torch.autograd.grad((core(z, p, *tables) * weights).sum(), leaves)
+    old = torch.autograd.grad(
+        (reference(z, SharedPositionInputs(p, table_of(tables))) * weights).sum(), leaves
+    )
+    for a, b in zip(new, old, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_segmented_core_keeps_no_table_sized_tensor_for_backward() -> None:
+    """Saved for backward: the inputs (segments as given) and (B, ...)-sized statistics,
+    never the (M, Cf) table or the (B, H, L, M) scores."""
+    torch.manual_seed(0)
+    positions, cf = 4096, 16
+    varying = torch.randn(positions, 4)
+    row = torch.randn(cf - 4, requires_grad=True)
+    z = torch.randn(1, 1, 8, 2 + cf, requires_grad=True)
+    p = torch.randn(1, positions, 2)
+    saved: list[torch.Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        out = core(z, p, varying, row)
+    sizes = {t.numel() for t in saved}
+    assert max(sizes) == varying.numel()  # the biggest is the given varying table itself
+    assert positions * cf not in sizes and 8 * positions not in sizes
+    out.sum().backward()
+    assert row.grad is not None and z.grad is not None
 
 
 def test_layer_norm_stats_match_layer_norm_with_offset_inputs() -> None:
     torch.manual_seed(0)
     p = torch.randn(2, 10, 3) * 3 + 50.0  # a large mean stresses E[x^2] - mu^2
     f = torch.randn(10, 20) + 50.0
-    x = SharedPositionInputs(p, f).materialize()
-    mu, rstd = layer_norm_stats(p, f, 1e-5)
-    var, mean = torch.var_mean(x.double(), dim=-1, correction=0)
-    torch.testing.assert_close(mu, mean.float())
-    torch.testing.assert_close(rstd, (var + 1e-5).rsqrt().float())
+    segments = SegmentedTable(
+        [
+            SharedSegment(f[:6, :12], f[0, 12:]),
+            SharedSegment(f[6:, :0], f[1]),  # a constant run of positions
+        ]
+    )
+    for shared in (f, segments):
+        x = SharedPositionInputs(p, shared).materialize()
+        mu, rstd = layer_norm_stats(p, shared, 1e-5)
+        var, mean = torch.var_mean(x.double(), dim=-1, correction=0)
+        torch.testing.assert_close(mu, mean.float())
+        torch.testing.assert_close(rstd, (var + 1e-5).rsqrt().float())
+
+
+def test_segmented_table_materializes_and_validates() -> None:
+    varying, row = torch.randn(3, 2), torch.randn(4)
+    table = SegmentedTable([SharedSegment(varying, row), SharedSegment(torch.randn(2, 6), row[:0])])
+    assert table.shape == (5, 6) and table.dtype == torch.float32
+    dense = table.materialize()
+    assert torch.equal(dense[:3], torch.cat([varying, row.expand(3, -1)], dim=-1))
+    assert torch.equal(table.to(torch.float64).materialize(), dense.double())
+    inputs = SharedPositionInputs(torch.randn(2, 5, 1), table)
+    assert torch.equal(inputs.materialize()[1, :, 1:], dense)
+    with pytest.raises(ValueError, match="one C"):
+        SegmentedTable([SharedSegment(varying, row), SharedSegment(varying, row[:1])])
+    with pytest.raises(ValueError, match="at least one segment"):
+        SegmentedTable([])
+
+
+def table_grads(tables: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The non-empty tables' gradients, which are reset."""
+    out = {}
+    for i, t in enumerate(tables):
+        if t.numel():
+            assert t.grad is not None
+            out[f"table{i}"] = t.grad
+        t.grad = None
+    return out
+
+
+def test_cross_attention_layer_with_a_segmented_table_equals_materialized() -> None:
+    torch.manual_seed(0)
+    layer = CrossAttentionLayer(1, 16, 2 + 4).train()
+    x_q = torch.randn(2, 5, 16)
+    p = torch.randn(2, 6, 2)
+    tables = segmented(torch.float32)
+    inputs = SharedPositionInputs(p, table_of(tables))
+    assert layer.uses_shared_path(5)
+    new = layer(x_q, inputs)
+    new.square().sum().backward()
+    g_new = named(param_grads(layer)) | table_grads(tables)
+    old = layer(x_q, inputs.materialize())
+    old.square().sum().backward()
+    g_old = named(param_grads(layer)) | table_grads(tables)
+    assert rel(new, old) <= OUT_RTOL
+    assert_grads_close(g_new, g_old)
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from perceiver.adapters.base import InputAdapter
+from perceiver.adapters.audio import AudioInputAdapter
+from perceiver.adapters.base import InputAdapter, SegmentedTable
 from perceiver.adapters.label import LabelInputAdapter
 from perceiver.adapters.multimodal import MultimodalInputAdapter
+from perceiver.adapters.video import VideoInputAdapter
 from perceiver.factorized import _NormalizedInputAttention
 from perceiver.multimodal_model import MultimodalAutoencoder
 from tests.perceiver.test_multimodal import FRAMES, SIZE, inputs, model
@@ -118,11 +120,15 @@ def run(m: MultimodalAutoencoder, x: dict[str, torch.Tensor]) -> dict[str, torch
     return {k: v.detach() for k, v in out.items()}
 
 
+# 3 audio bands: audio's 4 samples + 7 position channels are narrower than a video patch,
+# so its per-sample part reaches into its padding; 30 bands (61 position channels): its
+# per-sample part ends within its position channels, as in the Kinetics model.
+@pytest.mark.parametrize("audio_bands", [3, 30])
 @pytest.mark.parametrize("train", [True, False])
 def test_model_equal_with_the_shared_path_on_and_off(
-    train: bool, monkeypatch: pytest.MonkeyPatch
+    train: bool, audio_bands: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    m = model().train(train)
+    m = model(audio_num_frequency_bands=audio_bands).train(train)
     x = inputs()
     calls: list[int] = []
     original = _NormalizedInputAttention.forward
@@ -157,3 +163,53 @@ def test_model_equal_with_the_shared_path_on_and_off(
             assert not g_new[name].any(), name
             continue
         assert rel(g_new[name], g) <= GRAD_RTOL, (name, rel(g_new[name], g))
+
+
+def test_forward_shared_segments_reference_the_position_buffers() -> None:
+    """The shared table is kept as per-modality segments: each unmasked modality's position
+    encoding (the adapter's buffer itself, not a copy) next to its padding embedding, and
+    the masked label's mask token."""
+    adapter = adapter_of(model()).train()
+    split = adapter.forward_shared(inputs())
+    assert split is not None and isinstance(split.shared, SegmentedTable)
+    segments = dict(zip(adapter.modalities, split.shared.segments, strict=True))
+    assert set(segments) == {"audio", "image", "label"}
+    for name in ("audio", "image"):
+        sub = adapter.adapters[name]
+        assert isinstance(sub, (AudioInputAdapter, VideoInputAdapter))
+        buffer = sub.position_encoding.table
+        varying, row = segments[name]
+        assert varying.untyped_storage().data_ptr() == buffer.untyped_storage().data_ptr()
+        padding = adapter.padding[name][0]  # its head may be among the per-sample channels
+        assert row.numel() and torch.equal(row, padding[padding.numel() - row.numel() :])
+    varying, row = segments["label"]
+    assert varying.shape == (1, 0)
+    assert torch.equal(row, adapter.mask_tokens["label"][0, VIDEO_PATCH:])
+
+
+def test_training_step_keeps_no_table_sized_tensor() -> None:
+    m = model().train()
+    x = inputs()
+    shared_shape = (NUM_POSITIONS, adapter_of(m).num_input_channels - VIDEO_PATCH)
+    shapes: list[tuple[int, ...]] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        shapes.append(tuple(t.shape))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = m(x)
+    assert shapes and shared_shape not in shapes
+    sum(o.square().mean() for o in out.values()).backward()  # type: ignore[union-attr]
+
+
+def test_patches_are_forwards_channels_before_the_positions() -> None:
+    adapter = adapter_of(model())
+    x = inputs()
+    for name in ("audio", "image"):
+        sub = adapter.adapters[name]
+        assert isinstance(sub, (AudioInputAdapter, VideoInputAdapter))
+        patches = sub.patches(x[name])
+        full = sub(x[name])
+        assert torch.equal(full[..., : patches.shape[-1]], patches)
+        assert torch.equal(full[0, :, patches.shape[-1] :], sub.position_encoding.table)
