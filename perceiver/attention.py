@@ -3,8 +3,9 @@
 Attention goes through ``torch.nn.functional.scaled_dot_product_attention``, so no
 (N x M) score tensor is materialised by this code: PyTorch picks the fused kernel (flash or
 memory-efficient on GPU, a fused C++ kernel on CPU). The exception is a cross-attention
-with ``kv_chunk_size`` over more inputs than that: it computes (N x kv_chunk_size) score
-blocks with explicit matmuls and merges them by log-sum-exp (``perceiver.chunked_attention``).
+with ``kv_chunk_size`` over more inputs than that: it attends to one key/value chunk at a
+time (CPU flash kernel per chunk; explicit (N x kv_chunk_size) score blocks with attention
+dropout or off CPU) and merges the chunks by log-sum-exp (``perceiver.chunked_attention``).
 
 Shapes: B batch, N query positions, M key/value positions, C channels, H heads.
 """
@@ -163,14 +164,15 @@ class CrossAttentionLayer(nn.Module):
     ``kv_chunk_size`` inputs is normalised and projected to keys/values on its own and the
     partial attentions are merged exactly by log-sum-exp (``perceiver.chunked_attention``),
     so neither the (N x M) scores nor the (B, H, M, C) keys/values exist at once, in
-    forward or (through per-chunk checkpointing, at the price of recomputing keys and
-    scores) in backward. Gradients equal the unchunked ones up to float rounding. It
-    composes with ``chunk_size`` (score blocks are then at most chunk_size x
-    kv_chunk_size), works with pad masks, and with attention dropout, which it applies to
-    each chunk's probabilities (the same distribution as unchunked dropout, other random
-    draws). ``SharedPositionInputs`` are then materialised one input chunk at a time
-    instead of taking the input-space path, whose memory grows with M. Settable after
-    construction and validated like ``chunk_size``.
+    forward or (through per-chunk checkpointing, at the price of projecting each chunk's
+    keys/values again) in backward. Without attention dropout on CPU each chunk goes
+    through PyTorch's flash-attention kernel. Gradients equal the unchunked ones up to
+    float rounding. It composes with ``chunk_size`` (with dropout or off CPU, score blocks
+    are then at most chunk_size x kv_chunk_size), works with pad masks, and with attention
+    dropout, which it applies to each chunk's probabilities (the same distribution as
+    unchunked dropout, other random draws). ``SharedPositionInputs`` are then materialised
+    one input chunk at a time instead of taking the input-space path, whose memory grows
+    with M. Settable after construction and validated like ``chunk_size``.
     """
 
     def __init__(

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from perceiver import IterativePerceiverEncoder, builders
+from perceiver import IterativePerceiverEncoder, builders, chunked_attention
 from perceiver.adapters.base import SegmentedTable, SharedPositionInputs, SharedSegment
 from perceiver.attention import CrossAttentionLayer, attention_mask
 from perceiver.builders import image_classifier
@@ -80,6 +80,29 @@ def test_bad_chunk_size_is_a_value_error(bad):
 # -- chunking over the inputs (key/value positions): ``kv_chunk_size`` ----------------------
 
 
+@pytest.fixture(params=["flash", "explicit"])
+def path(request, monkeypatch) -> str:
+    """Runs a test on the flash-kernel path and again forced onto the explicit path."""
+    if request.param == "explicit":
+        monkeypatch.setattr(chunked_attention, "uses_flash", lambda q, dropout: False)
+    return request.param
+
+
+class FlashCalls(TorchDispatchMode):
+    """Counts calls of the CPU flash-attention kernel and of its backward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forward = self.backward = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default:
+            self.forward += 1
+        elif func is torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward.default:
+            self.backward += 1
+        return func(*args, **(kwargs or {}))
+
+
 def kv_inputs(num_inputs: int = 11) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """x_q (2, 6, 8), x_kv (2, M, 6) and a pad mask whose second sample pads its first 6
     inputs (all-padded chunks for kv_chunk_size <= 6) and its last one."""
@@ -112,19 +135,19 @@ def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], atol=1e-
 @pytest.mark.parametrize("kv_chunk_size", [1, 3, 4, 11, 50])
 @pytest.mark.parametrize("chunk_size", [None, 4])
 @pytest.mark.parametrize("query_residual", [True, False])
-def test_kv_chunked_equals_unchunked(kv_chunk_size, chunk_size, query_residual):
+def test_kv_chunked_equals_unchunked(kv_chunk_size, chunk_size, query_residual, path):
     layer = make_layer(query_residual=query_residual).eval()
     x_q, x_kv, pad = kv_inputs()
     expected = layer(x_q, x_kv, pad)
     layer.chunk_size, layer.kv_chunk_size = chunk_size, kv_chunk_size
     with torch.no_grad():  # one pass, online softmax
         torch.testing.assert_close(layer(x_q, x_kv, pad), expected, atol=1e-5, rtol=0)
-    # with autograd: two checkpointed passes
+    # with autograd: checkpointed chunks
     torch.testing.assert_close(layer(x_q, x_kv, pad), expected, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("kv_chunk_size,chunk_size", [(1, None), (3, None), (4, 4), (5, 1)])
-def test_kv_chunked_gradients_equal_unchunked(kv_chunk_size, chunk_size):
+def test_kv_chunked_gradients_equal_unchunked(kv_chunk_size, chunk_size, path):
     plain = make_layer(query_residual=False)
     chunked = copy.deepcopy(plain)
     chunked.kv_chunk_size, chunked.chunk_size = kv_chunk_size, chunk_size
@@ -135,7 +158,7 @@ def test_kv_chunked_gradients_equal_unchunked(kv_chunk_size, chunk_size):
     assert_same(got, expected)
 
 
-def test_kv_chunk_without_any_unpadded_key_gives_no_nan():
+def test_kv_chunk_without_any_unpadded_key_gives_no_nan(path):
     """A sample whose every input is padded: finite outputs and gradients, and the other
     sample is unaffected."""
     layer = make_layer()
@@ -156,7 +179,7 @@ def chunks_of(k: torch.Tensor, v: torch.Tensor):
     return kv_chunks
 
 
-def test_kv_chunked_kernel_gradcheck_with_padding():
+def test_kv_chunked_kernel_gradcheck_with_padding(path):
     torch.manual_seed(0)
     q = torch.randn(2, 2, 3, 4, dtype=torch.float64, requires_grad=True)
     k = torch.randn(2, 2, 7, 4, dtype=torch.float64, requires_grad=True)
@@ -168,7 +191,10 @@ def test_kv_chunked_kernel_gradcheck_with_padding():
         return kv_chunked_attention(q, chunks_of(k, v), 7, 3, pad, query_chunk_size=2)
 
     expected = F.scaled_dot_product_attention(q, k, v, attn_mask=~pad[:, None, None, :])
-    torch.testing.assert_close(attention(q, k, v), expected)
+    calls = FlashCalls()
+    with calls:  # flash path: head sizes 4 and 5, zero-padded to 5
+        torch.testing.assert_close(attention(q, k, v), expected)
+    assert calls.forward == (3 if path == "flash" else 0)
     assert torch.autograd.gradcheck(attention, (q, k, v))
 
 
@@ -198,10 +224,14 @@ def test_kv_chunked_dropout_drops_whole_probabilities():
 
 
 def test_kv_chunked_dropout_layer_trains():
-    """Training with attention dropout runs chunked (dropout is on); eval equals unchunked."""
+    """Training with attention dropout runs chunked (dropout is on) on the explicit path;
+    eval equals unchunked."""
     layer = make_layer(dropout=0.3, kv_chunk_size=4).train()
     x_q, x_kv, pad = kv_inputs()
-    out, got = run_with_grads(layer, x_q, x_kv, pad)
+    calls = FlashCalls()
+    with calls:
+        out, got = run_with_grads(layer, x_q, x_kv, pad)
+    assert (calls.forward, calls.backward) == (0, 0)
     assert torch.isfinite(out).all() and all(torch.isfinite(g).all() for g in got.values())
     layer.eval()
     with torch.no_grad():
@@ -227,19 +257,23 @@ def count_key_positions(layer: CrossAttentionLayer) -> list[int]:
     return sizes
 
 
-def test_kv_chunks_bound_the_keys_per_projection():
-    layer = make_layer(kv_chunk_size=4)
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_kv_chunks_bound_the_keys_per_projection(dropout):
+    """Flash path (no dropout): one forward pass, each chunk recomputed once in backward.
+    Explicit path (dropout): two passes forward, both recomputed in backward."""
+    layer = make_layer(kv_chunk_size=4, dropout=dropout)
     sizes = count_key_positions(layer)
     x_q, x_kv, pad = kv_inputs(10)
     with torch.no_grad():
         layer(x_q, x_kv, pad)
     assert sizes == [4, 4, 2]
     sizes.clear()
+    passes = 1 if dropout == 0.0 else 2
     out = layer(x_q, x_kv.requires_grad_(), pad)
-    assert sizes == [4, 4, 2] * 2  # pass 1 (log-sum-exp), pass 2 (output)
+    assert sizes == [4, 4, 2] * passes
     out.sum().backward()
-    # backward recomputes both passes, one chunk at a time (in reverse order)
-    assert sorted(sizes[6:]) == [2, 2, 4, 4, 4, 4]
+    # backward recomputes the chunks, one at a time (in reverse order)
+    assert sorted(sizes[3 * passes :]) == sorted([2, 4, 4] * passes)
 
 
 class OpShapes(TorchDispatchMode):
@@ -258,7 +292,7 @@ class OpShapes(TorchDispatchMode):
 
 
 @pytest.mark.parametrize("grad", [False, True])
-def test_no_tensor_spans_all_inputs(grad):
+def test_no_tensor_spans_all_inputs(grad, path):
     """With M = 97 inputs in chunks of 8, no op (forward or backward) makes a tensor with
     97 positions: no (N x M) scores, no (B, H, M, C) keys/values. Only the gradient of the
     (B, M, C) inputs themselves is input-sized."""
@@ -274,6 +308,66 @@ def test_no_tensor_spans_all_inputs(grad):
             out.square().sum().backward()
     spanning = {s for s in mode.shapes if any(d % 97 == 0 for d in s)}  # also B * M rows
     assert spanning == ({tuple(x_kv.shape)} if grad else set())
+
+
+@pytest.mark.parametrize("kv_chunk_size", [3, 4, 5, 7])  # M = 12: 5 and 7 do not divide it
+@pytest.mark.parametrize("chunk_size", [None, 5])
+@pytest.mark.parametrize("padded", [False, True])
+def test_flash_path_equals_unchunked_sdpa(kv_chunk_size, chunk_size, padded):
+    """Outputs and all gradients (queries, inputs, every parameter) equal the unchunked
+    layer's within 1e-5; each chunk goes through the flash kernel once forward and once
+    backward, and once without autograd."""
+    plain = make_layer()
+    chunked = copy.deepcopy(plain)
+    chunked.kv_chunk_size, chunked.chunk_size = kv_chunk_size, chunk_size
+    x_q, x_kv, pad = kv_inputs(12)
+    inputs = (x_q, x_kv, pad) if padded else (x_q, x_kv)
+    out, expected = run_with_grads(plain, *inputs)
+    calls = FlashCalls()
+    with calls:
+        out_chunked, got = run_with_grads(chunked, *inputs)
+    num_chunks = -(-12 // kv_chunk_size)
+    assert (calls.forward, calls.backward) == (num_chunks, num_chunks)
+    torch.testing.assert_close(out_chunked, out, atol=1e-5, rtol=0)
+    assert_same(got, expected, atol=1e-5)
+    calls = FlashCalls()
+    with calls, torch.no_grad():
+        torch.testing.assert_close(chunked(*inputs), out, atol=1e-5, rtol=0)
+    assert (calls.forward, calls.backward) == (num_chunks, 0)
+
+
+@pytest.mark.parametrize("qk_channels,v_channels", [(4, 10), (10, 4)])
+def test_flash_path_with_unequal_head_sizes(qk_channels, v_channels):
+    """Query/key head size 2 and value head size 5 (and the reverse): the kernel gets the
+    narrower side zero-padded; outputs and gradients equal the unchunked layer's."""
+    torch.manual_seed(0)
+    plain = CrossAttentionLayer(
+        2, 8, 6, num_qk_channels=qk_channels, num_v_channels=v_channels, widening_factor=2
+    )
+    chunked = copy.deepcopy(plain)
+    chunked.kv_chunk_size = 5
+    x_q, x_kv, pad = kv_inputs(12)
+    out, expected = run_with_grads(plain, x_q, x_kv, pad)
+    calls = FlashCalls()
+    with calls:
+        out_chunked, got = run_with_grads(chunked, x_q, x_kv, pad)
+    assert (calls.forward, calls.backward) == (3, 3)
+    torch.testing.assert_close(out_chunked, out, atol=1e-5, rtol=0)
+    assert_same(got, expected, atol=1e-5)
+
+
+def test_flash_path_half_precision_keeps_float32_statistics():
+    """bfloat16 queries/keys/values: the kernel runs in float32, the output is bfloat16 and
+    within bfloat16 rounding of the float32 attention."""
+    torch.manual_seed(0)
+    q, k, v = torch.randn(1, 2, 5, 8), torch.randn(1, 2, 37, 8), torch.randn(1, 2, 37, 8)
+    expected = F.scaled_dot_product_attention(q, k, v)
+    half = [t.bfloat16().requires_grad_() for t in (q, k, v)]
+    out = kv_chunked_attention(half[0], chunks_of(*half[1:]), 37, 8)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), expected, atol=2e-2, rtol=0)
+    out.float().square().sum().backward()
+    assert all(t.grad is not None and t.grad.dtype == torch.bfloat16 for t in half)
 
 
 class SharedWrapper(nn.Module):
@@ -393,8 +487,10 @@ def test_image_classifier_with_kv_chunks_equals_without(activation_checkpointing
     config = small_image_config(kv_chunk_size=5, activation_checkpointing=activation_checkpointing)
     chunked = image_classifier(config)
     chunked.load_state_dict(plain.state_dict())
-    assert chunked.encoder.cross_attention.kv_chunk_size == 5
-    sizes = count_key_positions(chunked.encoder.cross_attention)
+    cross_attention = chunked.encoder.cross_attention
+    assert isinstance(cross_attention, CrossAttentionLayer)
+    assert cross_attention.kv_chunk_size == 5
+    sizes = count_key_positions(cross_attention)
     images = torch.rand(2, 6, 6, 3)
     out, expected = run_with_grads(plain, images)
     out_chunked, got = run_with_grads(chunked, images)
