@@ -4,8 +4,11 @@ Images: images/s of the image job (``preprocess_images``) against the single-cor
 a plain Pillow decode + resize + crop of the same files in one process (``Image.open``,
 ``convert("RGB")``, ``resize(BILINEAR)`` of the shorter side to 224, center crop to 224x224,
 ``numpy.asarray``), times N cores. The job runs on a fresh local Ray cluster with N CPUs and
-is timed end to end (layout scan, Ray Data, Parquet shards, manifest; not ``ray.init``), best
-of ``--repeats`` runs after a warm-up run. Target: job / (N x R) >= 0.8.
+is timed end to end (layout scan, Ray Data, Parquet shards, manifest; not ``ray.init``)
+after a warm-up run. This machine's speed drifts by tens of percent from minute to minute,
+so R and the job are measured in ``--rounds`` back-to-back pairs and each pair gives a ratio
+job / (N x R); the median and range are reported. Target: >= 0.8. P, the baseline's own
+code in N plain processes without Ray, shows how far N cores scale for that work here.
 
 Also shown, to see where time goes: the job's own decode policy in one process
 (``preprocessing.images.decode_image``: libjpeg-turbo straight to numpy, torch's uint8
@@ -107,22 +110,18 @@ def shard_function_rate(raw: Path, out: Path, rows_per_shard: int) -> float:
     return len(scan.files) / (time.perf_counter() - start)
 
 
-def job_rate(raw: Path, out_root: Path, rows_per_shard: int, repeats: int) -> float:
+def image_job(raw: Path, out: Path, rows_per_shard: int) -> float:
+    """Images/s of one end-to-end run of the image job into the fresh folder ``out``."""
     from preprocessing.config import ImagePreprocessConfig
     from preprocessing.job import preprocess_images
 
-    config = ImagePreprocessConfig(rows_per_shard=rows_per_shard)
-    n = sum(1 for p in raw.rglob("*.JPEG"))
-    preprocess_images(raw, out_root / "warmup", config)  # worker start-up, imports
-    best = 0.0
-    for r in range(repeats):
-        start = time.perf_counter()
-        m = preprocess_images(raw, out_root / f"run{r}", config)
-        elapsed = time.perf_counter() - start
-        if m.rows_written != n:
-            raise RuntimeError(f"job wrote {m.rows_written} rows for {n} images")
-        best = max(best, n / elapsed)
-    return best
+    n = sum(1 for _ in raw.rglob("*.JPEG"))
+    start = time.perf_counter()
+    m = preprocess_images(raw, out, ImagePreprocessConfig(rows_per_shard=rows_per_shard))
+    elapsed = time.perf_counter() - start
+    if m.rows_written != n:
+        raise RuntimeError(f"job wrote {m.rows_written} rows for {n} images")
+    return n / elapsed
 
 
 def encode_scene_clip(size: tuple[int, int], fps: int, seconds: int, seed: int) -> bytes:
@@ -222,18 +221,34 @@ def parallel_rate(fn, paths: list[Path], processes: int) -> float:  # type: igno
     return items / (max(end for _, _, end in results) - min(start for _, start, _ in results))
 
 
-def video_job_rate(raw: Path, out_root: Path, frames: int, rows_per_shard: int) -> float:
+def video_job(raw: Path, out: Path, frames: float, rows_per_shard: int) -> float:
+    """Decoded frames/s of one end-to-end run of the video job into the fresh folder ``out``."""
     from preprocessing.config import VideoPreprocessConfig
     from preprocessing.video_job import preprocess_video
 
-    config = VideoPreprocessConfig(rows_per_shard=rows_per_shard)
-    preprocess_video(raw, out_root / "warmup", config)
     start = time.perf_counter()
-    m = preprocess_video(raw, out_root / "run", config)
+    m = preprocess_video(raw, out, VideoPreprocessConfig(rows_per_shard=rows_per_shard))
     elapsed = time.perf_counter() - start
     if m.quarantined:
         raise RuntimeError(f"video job quarantined {m.quarantined} clips")
     return frames / elapsed
+
+
+def alternate(rounds: int, baseline, job) -> dict[str, list[float]]:  # type: ignore[no-untyped-def]
+    """``rounds`` rounds of (single-process baseline rate, job rate), measured back to back:
+    this machine's speed drifts by tens of percent from minute to minute, so each round's
+    ratio compares two runs made under the same conditions."""
+    out: dict[str, list[float]] = {"single": [], "job": []}
+    for r in range(rounds):
+        out["single"].append(baseline())
+        out["job"].append(job(r))
+    return out
+
+
+def spread(values: list[float], fmt: str = "{:.1f}") -> str:
+    """'median (min-max)' of ``values``."""
+    lo, mid, hi = min(values), float(np.median(values)), max(values)
+    return f"{fmt.format(mid)} ({fmt.format(lo)}-{fmt.format(hi)})"
 
 
 def image_baselines(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
@@ -246,33 +261,38 @@ def image_baselines(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     }
 
 
-def image_table(args: argparse.Namespace, m: dict[str, float]) -> str:
-    bound, rate = m["plain"] * args.cpus, m["job"]
+def ratios(args: argparse.Namespace, rounds: dict[str, list[float]]) -> list[float]:
+    """Each round's job rate / (its single-process rate x N cores)."""
+    return [j / (r * args.cpus) for r, j in zip(rounds["single"], rounds["job"], strict=True)]
+
+
+def image_table(args: argparse.Namespace, m: dict[str, float], rounds: dict) -> str:
+    job = float(np.median(rounds["job"]))
+    n = args.cpus
     return "\n".join(
         [
             "## Preprocessing throughput (`benchmarks/preprocess_throughput.py`)",
             "",
             f"{args.images} JPEGs (500x375 / 375x500, quality 90) -> 224x224x3 shards of "
-            f"{args.rows_per_shard} rows.",
+            f"{args.rows_per_shard} rows. Rates with a range are the median (min-max) of "
+            f"{args.rounds} rounds, each a single-process baseline run then a job run.",
             "",
             "| measure | images/s |",
             "| --- | --- |",
-            f"| plain Pillow decode + resize + crop, 1 process (R) | {m['plain']:.1f} |",
-            f"| bound: R x {args.cpus} cores | {bound:.1f} |",
-            f"| plain Pillow in {args.cpus} processes side by side, no Ray (P) | "
-            f"{m['plain_n']:.1f} |",
+            f"| plain Pillow decode + resize + crop, 1 process (R) | {spread(rounds['single'])} |",
+            f"| plain Pillow in {n} processes side by side, no Ray (P; R was "
+            f"{m['plain']:.1f} just before) | {m['plain_n']:.1f} |",
             f"| the job's decode policy (`decode_image`), 1 process | {m['ours']:.1f} |",
             f"| the job's shard function (decode, hash, Arrow, Parquet), 1 process, no Ray | "
             f"{m['shard_fn']:.1f} |",
-            f"| Ray Data job, {args.cpus} CPUs, end to end (scan, decode, hash, write, manifest) "
-            f"| {rate:.1f} |",
-            f"| **ratio job / bound** (target >= 0.8) | **{rate / bound:.2f}** |",
-            f"| ratio job / P (the baseline's own {args.cpus}-process rate here) | "
-            f"{rate / m['plain_n']:.2f} |",
-            f"| ratio P / bound: how far {args.cpus} cores scale for this work here | "
-            f"{m['plain_n'] / bound:.2f} |",
-            f"| ratio job / (shard function x {args.cpus}) | "
-            f"{rate / (m['shard_fn'] * args.cpus):.2f} |",
+            f"| Ray Data job, {n} CPUs, end to end (scan, decode, hash, write, manifest) "
+            f"| {spread(rounds['job'])} |",
+            f"| **ratio job / (R x {n})**, per round (target >= 0.8) | "
+            f"**{spread(ratios(args, rounds), '{:.2f}')}** |",
+            f"| ratio P / (R x {n}): how far {n} cores scale for the baseline's work here | "
+            f"{m['plain_n'] / (m['plain'] * n):.2f} |",
+            f"| ratio job / P | {job / m['plain_n']:.2f} |",
+            f"| ratio job / (shard function x {n}) | {job / (m['shard_fn'] * n):.2f} |",
         ]
     )
 
@@ -294,28 +314,29 @@ def video_baselines(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     }
 
 
-def video_table(args: argparse.Namespace, m: dict[str, float]) -> str:
-    bound, rate = m["rgb"] * args.cpus, m["job"]
+def video_table(args: argparse.Namespace, m: dict[str, float], rounds: dict) -> str:
+    job = float(np.median(rounds["job"]))
+    n = args.cpus
     w, h = CLIP_SIZE
     return "\n".join(
         [
             f"{args.clips * args.clip_copies} H.264 clips ({args.clips} distinct, each stored "
             f"{args.clip_copies} times; {w}x{h}, {CLIP_FPS} fps, {CLIP_SECONDS} s, "
             f"{m['kbps']:.0f} kbit/s) -> 32 frames of 224x224 each, shards of "
-            f"{args.video_rows_per_shard} clips.",
+            f"{args.video_rows_per_shard} clips; rounds as above.",
             "",
             "| measure | decoded frames/s |",
             "| --- | --- |",
-            f"| PyAV decode of every frame to RGB, 1 process (R) | {m['rgb']:.1f} |",
-            f"| bound: R x {args.cpus} cores | {bound:.1f} |",
-            f"| the same in {args.cpus} processes side by side, no Ray (P) | {m['rgb_n']:.1f} |",
+            f"| PyAV decode of every frame to RGB, 1 process (R) | {spread(rounds['single'])} |",
+            f"| the same in {n} processes side by side, no Ray (P; R was {m['rgb']:.1f} just "
+            f"before) | {m['rgb_n']:.1f} |",
             f"| PyAV decode of every frame, no RGB conversion, 1 process | {m['yuv']:.1f} |",
-            f"| Ray Data video job, {args.cpus} CPUs, end to end | {rate:.1f} |",
-            f"| **ratio job / bound** (target >= 0.8) | **{rate / bound:.2f}** |",
-            f"| ratio job / P | {rate / m['rgb_n']:.2f} |",
-            f"| ratio P / bound | {m['rgb_n'] / bound:.2f} |",
-            f"| ratio job / (decode without RGB x {args.cpus}) | "
-            f"{rate / (m['yuv'] * args.cpus):.2f} |",
+            f"| Ray Data video job, {n} CPUs, end to end | {spread(rounds['job'])} |",
+            f"| **ratio job / (R x {n})**, per round (target >= 0.8) | "
+            f"**{spread(ratios(args, rounds), '{:.2f}')}** |",
+            f"| ratio P / (R x {n}) | {m['rgb_n'] / (m['rgb'] * n):.2f} |",
+            f"| ratio job / P | {job / m['rgb_n']:.2f} |",
+            f"| ratio job / (decode without RGB x {n}) | {job / (m['yuv'] * n):.2f} |",
         ]
     )
 
@@ -348,7 +369,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=4000)
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray cluster")
     parser.add_argument("--rows-per-shard", type=int, default=256, help="image shard rows")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="baseline/job rounds")
     parser.add_argument("--clips", type=int, default=24, help="distinct clips (0 = skip video)")
     parser.add_argument("--clip-copies", type=int, default=4, help="files per distinct clip")
     parser.add_argument("--video-rows-per-shard", type=int, default=8)
@@ -366,13 +387,25 @@ def main() -> None:
         from ray.data import DataContext
 
         DataContext.get_current().enable_progress_bars = False
-        images["job"] = job_rate(tmp / "raw", tmp / "out", args.rows_per_shard, args.repeats)
-        body = image_table(args, images)
+        raw, paths = tmp / "raw", sorted((tmp / "raw").rglob("*.JPEG"))
+        image_job(raw, tmp / "out-warmup", args.rows_per_shard)  # worker start-up, imports
+        rounds = alternate(
+            args.rounds,
+            lambda: single_rate(paths, plain_pillow, repeats=1),
+            lambda r: image_job(raw, tmp / f"out{r}", args.rows_per_shard),
+        )
+        body = image_table(args, images, rounds)
         if video is not None:
-            video["job"] = video_job_rate(
-                tmp / "clips", tmp / "vout", int(video["frames"]), args.video_rows_per_shard
+            clips = tmp / "clips"
+            distinct = sorted(clips.rglob("*_0.mp4"))
+            frames = video["frames"]
+            video_job(clips, tmp / "vout-warmup", frames, args.video_rows_per_shard)
+            vrounds = alternate(
+                args.rounds,
+                lambda: pyav_frame_rate(distinct, rgb=True),
+                lambda r: video_job(clips, tmp / f"vout{r}", frames, args.video_rows_per_shard),
             )
-            body += "\n\n" + video_table(args, video)
+            body += "\n\n" + video_table(args, video, vrounds)
         ray.shutdown()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
