@@ -16,28 +16,20 @@ the step's growth). Also the step time, chunked / unchunked, from the same subpr
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
-import resource
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import torch
 
+from benchmarks._memory import peak_growth
 from benchmarks._record import record
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 2**20
 WARM_UP = 4096  # inputs of the warm-up step
-
-
-def rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def measure(args: argparse.Namespace) -> dict[str, float]:
@@ -70,29 +62,8 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
     step(inputs[:, :WARM_UP])
     layer.kv_chunk_size = kv_chunk
     layer.zero_grad(set_to_none=True)
-    gc.collect()
-    base = rss()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    peak = base
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, rss())
-            time.sleep(0.001)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    start = time.perf_counter()
-    step(inputs)
-    elapsed = time.perf_counter() - start
-    done.set()
-    sampler.join()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    if after > before:  # this step set the process maximum: the exact peak
-        peak = max(peak, after)
-    return {"growth": peak - base, "seconds": elapsed}
+    _, growth, elapsed = peak_growth(lambda: step(inputs))
+    return {"growth": growth, "seconds": elapsed}
 
 
 def in_subprocess(args: argparse.Namespace, inputs: int, mode: str, chunk: int) -> dict:

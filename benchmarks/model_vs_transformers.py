@@ -60,11 +60,9 @@ import argparse
 import gc
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -270,11 +268,6 @@ def kinetics_step_fn(
     return step
 
 
-def rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def measure_memory(args: argparse.Namespace) -> dict[str, float]:
     """In this process: peak RSS growth of one step of ``args.measure_memory`` (bytes)."""
     name = args.measure_memory
@@ -286,27 +279,11 @@ def measure_memory(args: argparse.Namespace) -> dict[str, float]:
         model = build_models(args, name)[name]
         images, labels = batch(args.memory_batch)
         step = step_fn(name, model, images, labels)
-    gc.collect()
-    base = rss()
-    maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    peak = base
-    done = threading.Event()
+    sys.path.insert(0, str(ROOT))  # run as a script: make `benchmarks` importable
+    from benchmarks._memory import peak_growth
 
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, rss())
-            time.sleep(0.001)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    step()
-    done.set()
-    sampler.join()
-    maxrss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    if maxrss_after > maxrss_before:  # this step set the process maximum: exact peak
-        peak = max(peak, maxrss_after)
-    return {"base": base, "growth": peak - base}
+    base, growth, _ = peak_growth(step)
+    return {"base": base, "growth": growth}
 
 
 def memory_in_subprocess(
