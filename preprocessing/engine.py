@@ -28,6 +28,7 @@ import json
 from collections import Counter
 from datetime import UTC, datetime
 from functools import partial
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -168,5 +169,5 @@ def run_preprocessing(
 
 def _same(rejected: list[Rejected], before: list[Rejected]) -> bool:
     """The same scan-stage rejects, counted with multiplicity, in any order."""
-    key = lambda r: (r.source, r.stage, r.reason)  # noqa: E731
+    key = attrgetter("source", "stage", "reason")
     return sorted(map(key, rejected)) == sorted(map(key, before))
