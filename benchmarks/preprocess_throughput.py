@@ -169,17 +169,23 @@ def write_clips(
     return paths, len(paths) * fps * seconds, float(np.mean(kbps))
 
 
-def pyav_frame_rate(paths: list[Path], rgb: bool) -> float:
-    """Single-process decoded frames/s: PyAV decode of every frame (to an RGB array)."""
+def decode_frames(path: Path, rgb: bool) -> int:
+    """PyAV-decode every frame of ``path`` (each to an RGB array if ``rgb``); the count."""
     import av
 
-    start, frames = time.perf_counter(), 0
-    for p in paths:
-        with av.open(str(p)) as container:
-            for frame in container.decode(video=0):
-                if rgb:
-                    frame.to_ndarray(format="rgb24")
-                frames += 1
+    frames = 0
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            if rgb:
+                frame.to_ndarray(format="rgb24")
+            frames += 1
+    return frames
+
+
+def pyav_frame_rate(paths: list[Path], rgb: bool) -> float:
+    """Single-process decoded frames/s: PyAV decode of every frame (to an RGB array)."""
+    start = time.perf_counter()
+    frames = sum(decode_frames(p, rgb) for p in paths)
     return frames / (time.perf_counter() - start)
 
 
@@ -192,21 +198,10 @@ def _timed_pillow(paths: list[Path]) -> tuple[int, float, float]:
 
 
 def _timed_pyav(paths: list[Path]) -> tuple[int, float, float]:
-    pyav_frame_rate(paths[:1], rgb=True)  # imports, codec set-up
+    decode_frames(paths[0], rgb=True)  # imports, codec set-up
     start = time.time()
-    frames = sum(_decode_rgb_frames(p) for p in paths)
+    frames = sum(decode_frames(p, rgb=True) for p in paths)
     return frames, start, time.time()
-
-
-def _decode_rgb_frames(path: Path) -> int:
-    import av
-
-    frames = 0
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            frame.to_ndarray(format="rgb24")
-            frames += 1
-    return frames
 
 
 def parallel_rate(fn, paths: list[Path], processes: int) -> float:  # type: ignore[no-untyped-def]
