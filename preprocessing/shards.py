@@ -7,25 +7,28 @@ other Arrow reader get back an (N, *shape) array of the stored dtype.
 A shard is written to ``<name>.tmp`` in its final folder and renamed into place, so a reader
 never sees half a file, and a killed job leaves only ``*.tmp`` debris that the next run clears.
 
-Encoding (``parquet_write_options``): zstd level 1 for every column. Tensor values are
-written with Parquet's ``BYTE_STREAM_SPLIT`` encoding, no dictionary and no statistics:
-Parquet has no 8-bit physical type, so uint8 pixels are stored as INT32, and splitting the
-four bytes of each value into four streams lets zstd squeeze the three zero streams to
-almost nothing (the file is as small as with dictionary encoding), at about 0.6x the write
-time of Arrow's default (dictionary + zstd level 3) measured on 224x224x3 images. Float32
-tensors (audio, flow) compress better this way too. Readers need Parquet
-``BYTE_STREAM_SPLIT`` for INT32 (format 2.11; pyarrow >= 17, and so Ray Data, reads it).
+Encoding: ``preprocessing.tensor_parquet`` writes the files (tensor values
+``BYTE_STREAM_SPLIT`` + zstd level 1, its own pages for tensor columns, pyarrow for the
+rest); ``parquet_write_options`` is that encoding as ``pq.write_table`` arguments.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from preprocessing.tensor_parquet import parquet_write_options, write_table
+
+__all__ = [
+    "parquet_write_options",
+    "remove_stale_tmp",
+    "tensor_column",
+    "tensor_from_column",
+    "write_table_atomic",
+]
 
 TMP_SUFFIX = ".tmp"
 
@@ -53,28 +56,12 @@ def tensor_from_column(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return column.to_numpy_ndarray()
 
 
-def parquet_write_options(schema: pa.Schema) -> dict[str, Any]:
-    """``pq.write_table`` keyword arguments for ``schema`` (the encoding in the module doc)."""
-    tensor_leaves = {
-        f"{f.name}.list.element": "BYTE_STREAM_SPLIT"
-        for f in schema
-        if isinstance(f.type, pa.FixedShapeTensorType)
-    }
-    others = [f.name for f in schema if not isinstance(f.type, pa.FixedShapeTensorType)]
-    options: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
-    if tensor_leaves:
-        options["use_dictionary"] = others
-        options["column_encoding"] = tensor_leaves
-        options["write_statistics"] = others  # a pixel's min/max over a shard says nothing
-    return options
-
-
 def write_table_atomic(table: pa.Table, path: Path) -> None:
     """Write ``table`` as Parquet at ``path`` via a temporary file and an atomic rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + TMP_SUFFIX)
-    pq.write_table(table, tmp, **parquet_write_options(table.schema))
+    write_table(table, tmp)
     os.replace(tmp, path)
 
 
