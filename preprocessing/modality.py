@@ -68,34 +68,67 @@ class ModalitySpec:
         return {**self.columns_doc, **common}
 
 
-def _stack(f: pa.Field, values: list[Any]) -> np.ndarray:
-    """A tensor column's cells -> one C-contiguous (N, *shape) array, copying each cell once
-    (cells may be views, e.g. a crop of a larger image)."""
-    want = f.type.value_type  # compared as Arrow types: to_pandas_dtype imports pandas
-    shape = tuple(f.type.shape)
-    batch: np.ndarray | None = None
-    for i, value in enumerate(values):
-        value = np.asarray(value)
-        if pa.from_numpy_dtype(value.dtype) != want or value.shape != shape:
-            raise TypeError(
-                f"column {f.name!r}: decoder returned {value.dtype} {value.shape}, "
-                f"schema says {want} {shape}"
-            )
-        if batch is None:
-            batch = np.empty((len(values), *shape), dtype=value.dtype)
-        batch[i] = value
-    if batch is None:
-        raise ValueError(f"column {f.name!r}: no rows to stack")
-    return batch
+class TableBuilder:
+    """Rows appended one at a time -> a table of ``schema``, without holding decoded arrays.
+
+    Each tensor value is copied into its column's preallocated (capacity, *shape) array as
+    soon as the row is appended, while it is still in the CPU cache, and the row keeps no
+    reference to it, so a decoder's buffers are freed (and reused) row by row; the table's
+    tensor columns then wrap those arrays without another copy.
+    """
+
+    def __init__(self, schema: pa.Schema, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.schema = schema
+        self.capacity = capacity
+        self.num_rows = 0
+        self._tensors: dict[str, np.ndarray] = {}
+        self._values: dict[str, list[Any]] = {}
+        for f in schema:
+            if isinstance(f.type, pa.FixedShapeTensorType):
+                # (to_pandas_dtype would import pandas)
+                dtype = pa.array([], f.type.value_type).to_numpy().dtype
+                self._tensors[f.name] = np.empty((capacity, *f.type.shape), dtype=dtype)
+            else:
+                self._values[f.name] = []
+
+    def append(self, row: dict[str, Any]) -> None:
+        """Add ``row`` (column -> value); a tensor value must have the column's dtype and shape."""
+        if self.num_rows == self.capacity:
+            raise ValueError(f"the table is full: capacity {self.capacity}")
+        missing = [name for name in self.schema.names if name not in row]
+        if missing:
+            raise ValueError(f"row has no value for column(s) {missing}")
+        for name, batch in self._tensors.items():
+            value = np.asarray(row[name])
+            if value.dtype != batch.dtype or value.shape != batch.shape[1:]:
+                raise TypeError(
+                    f"column {name!r}: decoder returned {value.dtype} {value.shape}, "
+                    f"schema says {batch.dtype} {batch.shape[1:]}"
+                )
+        for name, batch in self._tensors.items():
+            batch[self.num_rows] = row[name]
+        for name, values in self._values.items():
+            values.append(row[name])
+        self.num_rows += 1
+
+    def table(self) -> pa.Table:
+        """The rows appended so far (at least one) as a table."""
+        if self.num_rows == 0:
+            raise ValueError("no rows to make a table of")
+        arrays: list[pa.Array] = []
+        for f in self.schema:
+            if f.name in self._tensors:
+                arrays.append(tensor_column(self._tensors[f.name][: self.num_rows]))
+            else:
+                arrays.append(pa.array(self._values[f.name], f.type))
+        return pa.Table.from_arrays(arrays, schema=self.schema)
 
 
 def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     """Rows (column -> value) -> a table of ``schema``; tensor columns are stacked arrays."""
-    arrays: list[pa.Array] = []
-    for f in schema:
-        values = [row[f.name] for row in rows]
-        if isinstance(f.type, pa.FixedShapeTensorType):
-            arrays.append(tensor_column(_stack(f, values)))
-        else:
-            arrays.append(pa.array(values, f.type))
-    return pa.Table.from_arrays(arrays, schema=schema)
+    builder = TableBuilder(schema, max(len(rows), 1))
+    for row in rows:
+        builder.append(row)
+    return builder.table()

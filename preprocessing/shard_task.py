@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from preprocessing.modality import ModalitySpec, rows_to_table
+from preprocessing.modality import ModalitySpec, TableBuilder
 from preprocessing.records import DecodeError, Rejected, ScanItem
 from preprocessing.shards import write_table_atomic
 
@@ -49,8 +49,9 @@ def write_shard(
     task: dict[str, Any], input_root: str, output_root: str, spec: ModalitySpec
 ) -> dict[str, Any]:
     """Decode one shard task's files and write its shard and quarantine part (a Ray task)."""
-    rows: list[dict[str, Any]] = []
+    builder = TableBuilder(spec.schema, len(task["files"]))
     rejected: list[Rejected] = []
+    flags: Counter[str] = Counter()
     for f in task["files"]:
         path = Path(input_root) / f["source"]
         try:
@@ -65,24 +66,23 @@ def write_shard(
             continue
         row["source"] = f["source"]
         row.setdefault("key", hashlib.sha256(data).hexdigest())  # a decoder may set its own
-        rows.append(row)
-
-    flags: Counter[str] = Counter()
-    if spec.row_flags is not None:
-        for row in rows:
+        if spec.row_flags is not None:
             flags.update(set(spec.row_flags(row)))
+        builder.append(row)  # copies the row's arrays, so the decoder's buffers can go now
+        del row, data
+
     name = task["name"]
     shard_path = quarantine_path = ""
-    if rows:
+    if builder.num_rows:
         shard_path = f"{task['split']}/{name}"
-        write_table_atomic(rows_to_table(rows, spec.schema), Path(output_root) / shard_path)
+        write_table_atomic(builder.table(), Path(output_root) / shard_path)
     if rejected:
         quarantine_path = f"{QUARANTINE_DIR}/{task['split']}-{name}"
         write_table_atomic(quarantine_table(rejected), Path(output_root) / quarantine_path)
     return {
         "split": task["split"],
         "shard_path": shard_path,
-        "rows": len(rows),
+        "rows": builder.num_rows,
         "quarantine_path": quarantine_path,
         "quarantined": len(rejected),
         "flags": json.dumps(dict(sorted(flags.items()))),  # a string: Arrow-friendly
