@@ -94,6 +94,11 @@ def run_shard_tasks(
     # Any tensor column Ray Data itself writes is Arrow's standard type, like ours.
     DataContext.get_current().arrow_fixed_shape_tensor_format = FixedShapeTensorFormat.ARROW_NATIVE
     ds = ray.data.from_items(tasks, override_num_blocks=len(tasks))
+    # One map whose outputs are one-line summaries: the budget that Ray Data's per-operator
+    # resource reservation guards is never at risk, and the reservation held back the
+    # second task for about one task's length and each next task for ~0.1-0.2 s (measured
+    # on 2 CPUs: workers busy 76% of the job's time with it, 93% without).
+    ds.context.op_resource_reservation_enabled = False
     write = partial(
         write_shard, input_root=str(input_root), output_root=str(output_root), spec=spec
     )
