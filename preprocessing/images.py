@@ -122,14 +122,17 @@ def resize_and_center_crop(rgb: np.ndarray, resize_to: int, crop_size: int) -> n
     height, width = rgb.shape[:2]
     new_w, new_h = resized_size(width, height, resize_to)
     if (new_w, new_h) != (width, height):
-        # (1, 3, H, W) in channels-last memory: torch's fast uint8 antialiased kernel.
+        # (1, 3, H, W) in channels-last memory: torch's fast uint8 antialiased kernel, the
+        # one ``interpolate(mode="bilinear", antialias=True)`` calls. Through its ``out=``
+        # form it writes straight into an HWC array; ``interpolate`` returns channels-first
+        # memory, whose HWC view costs a transposing copy (measured 0.29 ms at 224x224).
         src = rgb if rgb.flags.writeable and rgb.flags.c_contiguous else np.array(rgb)
-        x = torch.from_numpy(src).permute(2, 0, 1).unsqueeze(0)
-        x = torch.nn.functional.interpolate(
-            x, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False
-        )
-        rgb = x[0].permute(1, 2, 0).numpy()  # (new_h, new_w, 3), a view
+        x = torch.from_numpy(src).permute(2, 0, 1).unsqueeze(0)  # (1, 3, H, W)
+        resized = np.empty((new_h, new_w, 3), np.uint8)
+        out = torch.from_numpy(resized).permute(2, 0, 1).unsqueeze(0)  # (1, 3, new_h, new_w)
+        torch.ops.aten._upsample_bilinear2d_aa.out(x, [new_h, new_w], False, None, None, out=out)
+        rgb = resized
     top = round((new_h - crop_size) / 2)
     left = round((new_w - crop_size) / 2)
-    # A view: the one copy is made when the rows are stacked into the shard's tensor column.
+    # A view: the one copy is made when the row goes into the shard's page.
     return rgb[top : top + crop_size, left : left + crop_size]

@@ -12,10 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
 import pyarrow as pa
-
-from preprocessing.shards import tensor_column
 
 # bytes of the file, its scan record (``ScanItem.to_dict()``) -> the row's columns other than
 # ``source`` (and ``key``: the sha256 of the bytes, unless the decoder returns its own);
@@ -66,69 +63,3 @@ class ModalitySpec:
         if self.key_doc is not None:
             common["key"] = self.key_doc
         return {**self.columns_doc, **common}
-
-
-class TableBuilder:
-    """Rows appended one at a time -> a table of ``schema``, without holding decoded arrays.
-
-    Each tensor value is copied into its column's preallocated (capacity, *shape) array as
-    soon as the row is appended, while it is still in the CPU cache, and the row keeps no
-    reference to it, so a decoder's buffers are freed (and reused) row by row; the table's
-    tensor columns then wrap those arrays without another copy.
-    """
-
-    def __init__(self, schema: pa.Schema, capacity: int) -> None:
-        if capacity < 1:
-            raise ValueError(f"capacity must be >= 1, got {capacity}")
-        self.schema = schema
-        self.capacity = capacity
-        self.num_rows = 0
-        self._tensors: dict[str, np.ndarray] = {}
-        self._values: dict[str, list[Any]] = {}
-        for f in schema:
-            if isinstance(f.type, pa.FixedShapeTensorType):
-                # (to_pandas_dtype would import pandas)
-                dtype = pa.array([], f.type.value_type).to_numpy().dtype
-                self._tensors[f.name] = np.empty((capacity, *f.type.shape), dtype=dtype)
-            else:
-                self._values[f.name] = []
-
-    def append(self, row: dict[str, Any]) -> None:
-        """Add ``row`` (column -> value); a tensor value must have the column's dtype and shape."""
-        if self.num_rows == self.capacity:
-            raise ValueError(f"the table is full: capacity {self.capacity}")
-        missing = [name for name in self.schema.names if name not in row]
-        if missing:
-            raise ValueError(f"row has no value for column(s) {missing}")
-        for name, batch in self._tensors.items():
-            value = np.asarray(row[name])
-            if value.dtype != batch.dtype or value.shape != batch.shape[1:]:
-                raise TypeError(
-                    f"column {name!r}: decoder returned {value.dtype} {value.shape}, "
-                    f"schema says {batch.dtype} {batch.shape[1:]}"
-                )
-        for name, batch in self._tensors.items():
-            batch[self.num_rows] = row[name]
-        for name, values in self._values.items():
-            values.append(row[name])
-        self.num_rows += 1
-
-    def table(self) -> pa.Table:
-        """The rows appended so far (at least one) as a table."""
-        if self.num_rows == 0:
-            raise ValueError("no rows to make a table of")
-        arrays: list[pa.Array] = []
-        for f in self.schema:
-            if f.name in self._tensors:
-                arrays.append(tensor_column(self._tensors[f.name][: self.num_rows]))
-            else:
-                arrays.append(pa.array(self._values[f.name], f.type))
-        return pa.Table.from_arrays(arrays, schema=self.schema)
-
-
-def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    """Rows (column -> value) -> a table of ``schema``; tensor columns are stacked arrays."""
-    builder = TableBuilder(schema, max(len(rows), 1))
-    for row in rows:
-        builder.append(row)
-    return builder.table()

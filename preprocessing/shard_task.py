@@ -17,9 +17,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from preprocessing.modality import ModalitySpec, TableBuilder
+from preprocessing.modality import ModalitySpec
 from preprocessing.records import DecodeError, Rejected, ScanItem
-from preprocessing.shards import write_table_atomic
+from preprocessing.shards import write_atomic, write_table_atomic
+from preprocessing.tensor_parquet import ShardWriter
 
 QUARANTINE_DIR = "quarantine"
 QUARANTINE_SCHEMA = pa.schema(
@@ -49,7 +50,7 @@ def write_shard(
     task: dict[str, Any], input_root: str, output_root: str, spec: ModalitySpec
 ) -> dict[str, Any]:
     """Decode one shard task's files and write its shard and quarantine part (a Ray task)."""
-    builder = TableBuilder(spec.schema, len(task["files"]))
+    writer = ShardWriter(spec.schema)
     rejected: list[Rejected] = []
     flags: Counter[str] = Counter()
     for f in task["files"]:
@@ -68,21 +69,21 @@ def write_shard(
         row.setdefault("key", hashlib.sha256(data).hexdigest())  # a decoder may set its own
         if spec.row_flags is not None:
             flags.update(set(spec.row_flags(row)))
-        builder.append(row)  # copies the row's arrays, so the decoder's buffers can go now
+        writer.append(row)  # encodes the row's arrays, so the decoder's buffers can go now
         del row, data
 
     name = task["name"]
     shard_path = quarantine_path = ""
-    if builder.num_rows:
+    if writer.num_rows:
         shard_path = f"{task['split']}/{name}"
-        write_table_atomic(builder.table(), Path(output_root) / shard_path)
+        write_atomic(Path(output_root) / shard_path, writer.write)
     if rejected:
         quarantine_path = f"{QUARANTINE_DIR}/{task['split']}-{name}"
         write_table_atomic(quarantine_table(rejected), Path(output_root) / quarantine_path)
     return {
         "split": task["split"],
         "shard_path": shard_path,
-        "rows": builder.num_rows,
+        "rows": writer.num_rows,
         "quarantine_path": quarantine_path,
         "quarantined": len(rejected),
         "flags": json.dumps(dict(sorted(flags.items()))),  # a string: Arrow-friendly

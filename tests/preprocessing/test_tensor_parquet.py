@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from preprocessing.shards import tensor_column, tensor_from_column
-from preprocessing.tensor_parquet import PAGE_BYTES, parquet_write_options, write_table
+from preprocessing.tensor_pages import PAGE_BYTES
+from preprocessing.tensor_parquet import ShardWriter, parquet_write_options, write_table
 
 
 def _values(rng: np.random.Generator, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
@@ -132,3 +133,54 @@ def test_ray_data_reads_numpy_arrays_of_the_shape(ray_cluster, tmp_path):
     got = np.stack([r["tensor"] for r in sorted(rows, key=lambda r: r["label"])])
     assert got.dtype == np.uint8 and got.shape == (10, 6, 5, 3)
     np.testing.assert_array_equal(got, tensor)
+
+
+def test_shard_writer_rows_make_the_file_write_table_makes(tmp_path):
+    rng = np.random.default_rng(6)
+    table = _table(_values(rng, np.uint8, (9, 4, 4, 3))).append_column(
+        "half",
+        tensor_column(_values(rng, np.float16, (9, 2))),  # written by pyarrow
+    )
+    writer = ShardWriter(table.schema)
+    for row in table.to_pylist():
+        row["tensor"] = np.asarray(row["tensor"], np.uint8).reshape(4, 4, 3)
+        row["half"] = np.asarray(row["half"], np.float16)
+        writer.append(row)
+    assert writer.num_rows == 9
+    writer.write(tmp_path / "rows.parquet")
+    write_table(table, tmp_path / "table.parquet")
+    assert (tmp_path / "rows.parquet").read_bytes() == (tmp_path / "table.parquet").read_bytes()
+    assert pq.read_table(tmp_path / "rows.parquet").equals(table)
+
+
+def test_shard_writer_copies_views_and_keeps_no_reference():
+    schema = pa.schema([("image", pa.fixed_shape_tensor(pa.uint8(), [2, 3])), ("k", pa.int64())])
+    writer = ShardWriter(schema)
+    big = np.arange(40, dtype=np.uint8).reshape(4, 10)
+    writer.append({"image": big[1:3, 2:5], "k": 0})  # a strided crop
+    big[:] = 0  # the decoder may reuse its buffer at once
+    buf = io.BytesIO()
+    writer.write(buf)
+    got = tensor_from_column(pq.read_table(io.BytesIO(buf.getvalue()))["image"])
+    np.testing.assert_array_equal(got[0], np.arange(40, dtype=np.uint8).reshape(4, 10)[1:3, 2:5])
+
+
+def test_shard_writer_names_bad_rows():
+    schema = pa.schema([("image", pa.fixed_shape_tensor(pa.uint8(), [2, 3])), ("k", pa.int64())])
+    writer = ShardWriter(schema)
+    with pytest.raises(TypeError, match=r"column 'image': decoder returned float32 \(2, 3\)"):
+        writer.append({"image": np.zeros((2, 3), np.float32), "k": 0})
+    with pytest.raises(TypeError, match=r"uint8 \(3, 2\), schema says uint8 \(2, 3\)"):
+        writer.append({"image": np.zeros((3, 2), np.uint8), "k": 0})
+    with pytest.raises(ValueError, match=r"no value for column\(s\) \['k'\]"):
+        writer.append({"image": np.zeros((2, 3), np.uint8)})
+    assert writer.num_rows == 0  # a rejected row leaves nothing behind
+    with pytest.raises(ValueError, match="no rows to write"):
+        writer.write(io.BytesIO())
+
+
+def test_a_table_of_tensor_columns_only():
+    table = pa.table({"tensor": tensor_column(_values(np.random.default_rng(7), np.int16, (4, 5)))})
+    buf = io.BytesIO()
+    write_table(table, buf)
+    assert pq.read_table(io.BytesIO(buf.getvalue())).equals(table)
