@@ -270,8 +270,9 @@ def _items(struct_: tc.TStruct, field: int) -> list[Any]:
 
 
 def _pyarrow_bytes(table: pa.Table) -> bytes:
+    """``table`` as pyarrow writes it, without a page index (the tensor chunks have none)."""
     buf = io.BytesIO()
-    pq.write_table(table, buf, **parquet_write_options(table.schema))
+    pq.write_table(table, buf, write_page_index=False, **parquet_write_options(table.schema))
     return buf.getvalue()
 
 
