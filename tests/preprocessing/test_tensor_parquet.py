@@ -106,6 +106,7 @@ def test_tables_it_does_not_cover_are_written_by_pyarrow():
 
 def test_duckdb_reads_the_same_values(tmp_path):
     import duckdb  # a dev dependency: an independent Parquet reader
+
     rng = np.random.default_rng(4)
     table = _table(_values(rng, np.uint8, (4, 6, 5, 3))).append_column(
         "audio", tensor_column(_values(rng, np.float32, (4, 33)))
