@@ -109,9 +109,7 @@ class ShardWriter:
         self._tensors: dict[str, tuple[np.dtype, tuple[int, ...]]] = {}
         for f in schema:
             if isinstance(f.type, pa.FixedShapeTensorType):
-                # (to_pandas_dtype would import pandas)
-                dtype = pa.array([], f.type.value_type).to_numpy().dtype
-                self._tensors[f.name] = (dtype, tuple(f.type.shape))
+                self._tensors[f.name] = (_numpy_dtype(f.type), tuple(f.type.shape))
                 if str(f.type.value_type) in _VALUE_TYPES:
                     self._pages[f.name] = self._layout.tensor_pages(f.name)
                     continue
@@ -168,6 +166,11 @@ def tensor_column(batch: np.ndarray) -> pa.ExtensionArray:
     return pa.ExtensionArray.from_storage(tensor_type, storage)
 
 
+def _numpy_dtype(tensor_type: pa.FixedShapeTensorType) -> np.dtype:
+    """The numpy dtype of a tensor type's values (``to_pandas_dtype`` would import pandas)."""
+    return pa.array([], tensor_type.value_type).to_numpy().dtype
+
+
 def _writable_tensor(column: pa.ChunkedArray) -> bool:
     """A fixed-shape tensor column of a covered value type with no null cell or value."""
     if not isinstance(column.type, pa.FixedShapeTensorType):
@@ -203,7 +206,7 @@ class _Layout:
             path=leaf.path,
             physical=leaf.element[1][1],
             max_def=leaf.max_def,
-            value_dtype=pa.array([], tensor_type.value_type).to_numpy().dtype,
+            value_dtype=_numpy_dtype(tensor_type),
             cell=int(np.prod(tensor_type.shape)),
             codec=COMPRESSION,
             level=COMPRESSION_LEVEL,
