@@ -1,8 +1,8 @@
 """Memory of the input cross-attention with and without chunking over the inputs.
 
 ``CrossAttentionLayer(kv_chunk_size=K)`` normalises, projects and attends to the inputs K
-positions at a time and merges the chunks exactly (``perceiver.chunked_attention``). This
-script measures what that buys at hundreds of thousands of input positions: the peak
+positions at a time and merges the chunks exactly (``perceiver.modules.attention.kv_chunked``).
+This script measures what that buys at hundreds of thousands of input positions: the peak
 resident-set growth of one training step (forward, a scalar loss, backward into the layer's
 parameters) and of one inference forward (``torch.inference_mode``), unchunked and chunked,
 each in a fresh subprocess (glibc ``MALLOC_MMAP_THRESHOLD_=65536`` so freed tensors go back
@@ -34,13 +34,14 @@ WARM_UP = 4096  # inputs of the warm-up step
 
 def measure(args: argparse.Namespace) -> dict[str, float]:
     """In this process: peak RSS growth (bytes) and time (s) of one step."""
-    from perceiver.attention import CrossAttentionLayer
+    from perceiver.builders import cross_attention_layer
+    from perceiver.config import CrossAttentionConfig
 
     torch.manual_seed(0)
-    layer = CrossAttentionLayer(
-        num_heads=args.heads,
-        num_q_input_channels=args.latent_channels,
-        num_kv_input_channels=args.input_channels,
+    layer = cross_attention_layer(
+        CrossAttentionConfig(num_cross_attention_heads=args.heads),
+        args.latent_channels,
+        args.input_channels,
         kv_chunk_size=args.kv_chunk or None,
     )
     latents = torch.randn(1, args.latents, args.latent_channels)  # (1, N, C)

@@ -26,8 +26,8 @@ Reported, ours vs transformers':
   several, measured in the same run). Each implementation's step FLOPs are counted by
   ``torch.utils.flop_counter.FlopCounterMode`` on that implementation: ours does less
   arithmetic (its input cross-attention works in the input channel space,
-  ``perceiver.factorized``); the counter does not see CPU SDPA kernels, which ours uses only
-  in the small latent self-attention.
+  ``perceiver.modules.attention.input_space``); the counter does not see CPU SDPA kernels,
+  which ours uses only in the small latent self-attention.
 
 Kinetics autoencoder: ``PerceiverForMultimodalAutoencoding`` at the full 16x224x224 video and
 16 x 1920 = 30,720 audio samples, 700 labels (52,097 input positions of 704 channels: 50,176
@@ -45,8 +45,9 @@ sizes (``--kinetics-batch``; memory at 1 and 2 x that) and the FLOP counter, whi
 counts the CPU SDPA kernels (``_scaled_dot_product_flash_attention_for_cpu`` and its
 backward, with torch's own SDPA formulas), since ours runs its latent self-attention and
 decoder cross-attention through them; its 52,097-position input cross-attention works in
-the input channel space (``perceiver.factorized``), the multimodal adapter splitting the
-inputs into per-sample and batch-shared channels while the label is fully masked.
+the input channel space (``perceiver.modules.attention.input_space``), the multimodal
+adapter splitting the inputs into per-sample and batch-shared channels while the label is
+fully masked.
 
 Only a run of both models is recorded in docs/benchmarks.md (one section holds both tables);
 ``--models image`` or ``--models kinetics`` prints only.
@@ -440,8 +441,8 @@ def image_section(args: argparse.Namespace) -> list[str]:
         f"- torch.mm rate (2048^3 float32, best of 5): {peak_before / 1e9:.1f} GFLOP/s "
         f"before the timed steps, {peak_after / 1e9:.1f} after; the higher one is the "
         "reference.",
-        "- What ours does differently (`perceiver.factorized`): the image adapter hands "
-        "over its inputs as per-sample pixels (B, 50176, 3) and the position table "
+        "- What ours does differently (`perceiver.modules.attention.input_space`): the image "
+        "adapter hands over its inputs as per-sample pixels (B, 50176, 3) and the position table "
         "(50176, 258), which is the same for every sample and stored once. Without a pad "
         "mask or attention dropout, the input cross-attention computes the key/value "
         "LayerNorm's mean and 1/std from the pixels and per-position statistics of the "
@@ -572,9 +573,10 @@ def kinetics_section(args: argparse.Namespace) -> list[str]:
         f"- torch.mm rate (2048^3 float32, best of 5): {peak_before / 1e9:.1f} GFLOP/s "
         f"before the timed steps, {peak_after / 1e9:.1f} after; the higher one is the "
         "reference.",
-        "- What ours does differently (`perceiver.factorized`): the label is fully masked "
-        "(mask probability 1, as in Hugging Face), so the multimodal adapter's inputs are "
-        "[per-sample | batch-shared] channel-wise and it hands them over split: per-sample "
+        "- What ours does differently (`perceiver.modules.attention.input_space`): the label "
+        "is fully masked (mask probability 1, as in Hugging Face), so the multimodal "
+        "adapter's inputs are [per-sample | batch-shared] channel-wise and it hands them "
+        "over split: per-sample "
         f"channels (B, {num_positions:,}, {video_patch}) (the 1x4x4x3 video patches; for the "
         f"audio patches their {SAMPLES_PER_PATCH} samples and their first "
         f"{video_patch - SAMPLES_PER_PATCH} position channels, copied per sample; for the "

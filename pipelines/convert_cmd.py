@@ -32,8 +32,10 @@ PerceiverModel (no task head) is not supported.
 
 The model is converted (perceiver.convert.from_transformers_with_config), rebuilt from our
 config alone, and both models are run on a seeded random input (images: (B, C, H, W) floats;
-text: token ids with a padded attention mask; optical flow: (B, 2, 27, H, W) frames;
-multimodal: audio, video and label dicts, decoding a chunk of each modality). The
+text: token ids with a padded attention mask; optical flow: (B, 2, H, W, 3) uint8 frame
+pairs, given to transformers as the 3x3 patches of the frames scaled to [-1, 1], its output
+times 20, since the converted model returns pixels as DeepMind's does; multimodal: audio,
+video and label dicts, decoding a chunk of each modality). The
 conversion fails, writing nothing, if the max relative error max|ours - theirs| / max|theirs|
 exceeds --tolerance. Then --out gets:
 
@@ -115,14 +117,15 @@ def _import_transformers() -> Any:
 
 def check_inputs(config: Any, batch_size: int, seed: int) -> dict[str, Any]:
     """A seeded random input for the task of ``config``: {"inputs": ..., ["attention_mask"]}
-    (multimodal: dict inputs and a ``subsampled_output_points`` chunk of every modality)."""
+    (multimodal: dict inputs and a ``subsampled_output_points`` chunk of every modality;
+    optical flow: uint8 frame pairs, our model's input)."""
     from perceiver.config import (
         ImageClassifierConfig,
         MaskedLMConfig,
+        MultimodalAutoencoderConfig,
         OpticalFlowConfig,
         SequenceClassifierConfig,
     )
-    from perceiver.config_multimodal import MultimodalAutoencoderConfig
 
     gen = torch.Generator().manual_seed(seed)
     if isinstance(config, ImageClassifierConfig):
@@ -136,7 +139,8 @@ def check_inputs(config: Any, batch_size: int, seed: int) -> dict[str, Any]:
         mask[0, max(1, length // 2) :] = 0  # one padded row, so the mask is checked too
         return {"inputs": ids, "attention_mask": mask}
     if isinstance(config, OpticalFlowConfig):
-        return {"inputs": torch.randn(batch_size, *config.frames_shape, generator=gen)}
+        frames = (batch_size, *config.frames_shape)
+        return {"inputs": torch.randint(0, 256, frames, generator=gen, dtype=torch.uint8)}
     if isinstance(config, MultimodalAutoencoderConfig):
         t, (h, w), c = config.num_frames, config.image_size, config.num_image_channels
         video = (t, c, h, w) if config.channels_first else (t, h, w, c)
@@ -156,6 +160,21 @@ def check_inputs(config: Any, batch_size: int, seed: int) -> dict[str, Any]:
     raise ValueError(f"no check input for task {getattr(config, 'task', None)!r}")
 
 
+def run_transformers(hf_model: Any, config: Any, inputs: dict[str, Any]) -> Any:
+    """Hugging Face's output for our check input, in our model's units.
+
+    Optical flow: Hugging Face takes the 3x3 patches of frames scaled to [-1, 1] and returns
+    the flow divided by DeepMind's flow scale; our model takes the frames and returns pixels.
+    """
+    from perceiver.adapters import extract_flow_patches
+    from perceiver.config import OpticalFlowConfig
+
+    if isinstance(config, OpticalFlowConfig):
+        patches = extract_flow_patches(inputs["inputs"].float() / 255.0 * 2 - 1)
+        return hf_model(inputs=patches).logits * config.decoder.flow_scale_factor
+    return hf_model(**inputs).logits
+
+
 def max_relative_error(ours: Any, theirs: Any) -> float:
     """max|ours - theirs| / max|theirs| (inf if the shapes differ); dicts: worst entry."""
     if isinstance(theirs, dict):
@@ -170,7 +189,8 @@ def max_relative_error(ours: Any, theirs: Any) -> float:
 
 def _ours(model: torch.nn.Module, inputs: dict[str, Any]) -> Any:
     if "subsampled_output_points" in inputs:
-        return model(inputs["inputs"], output_indices=inputs["subsampled_output_points"])
+        points = inputs["subsampled_output_points"]
+        return model(inputs["inputs"], subsampled_output_points=points)
     if "attention_mask" in inputs:
         return model(inputs["inputs"], attention_mask=inputs["attention_mask"])
     return model(inputs["inputs"])
@@ -212,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
     ours = PortableModel(config, converted.state_dict()).eval()
     inputs = check_inputs(config, args.batch_size, args.seed)
     with torch.no_grad():
-        theirs_out = hf_model(**inputs).logits
+        theirs_out = run_transformers(hf_model, config, inputs)
         ours_out = _ours(ours, inputs)
     error = max_relative_error(ours_out, theirs_out)
     if not error <= args.tolerance:

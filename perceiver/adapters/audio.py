@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import torch
 from einops import rearrange
 
-from perceiver.adapters.base import InputAdapter
-from perceiver.position import FourierPositionEncoding
+from perceiver.modules.inputs import InputAdapter
+from perceiver.modules.position import FourierPositionEncoding
 
 INT16_SCALE = 32768.0
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import torch
 from einops import rearrange
 
-from perceiver.adapters.base import InputAdapter, SharedPositionInputs
-from perceiver.position import FourierPositionEncoding, PositionEncoding
+from perceiver.modules.inputs import InputAdapter, SharedPositionInputs
+from perceiver.modules.position import FourierPositionEncoding, PositionEncoding
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -28,7 +28,7 @@ from perceiver.adapters.image import (
     ImageAdapterBase,
     grid_position_encoding,
 )
-from perceiver.position import PositionEncoding
+from perceiver.modules.position import PositionEncoding
 
 
 class Conv1x1ImageInputAdapter(ImageAdapterBase):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from perceiver.adapters.base import InputAdapter
+from perceiver.modules.inputs import InputAdapter
 
 
 class LabelInputAdapter(InputAdapter):

@@ -30,8 +30,9 @@ the unmasked label) and for an adapter whose position channels are not known.
 The shared channels come as a ``SegmentedTable``, one segment per modality: its remaining
 position channels (the adapter's position buffer itself, not a copy) next to the rest of its
 padding embedding, which is the same at each of its positions, or a masked modality's mask
-token. The input cross-attention works on these segments (``perceiver.factorized``), so
-neither the (M, C - Cp) table nor a dense gradient of it is built.
+token. The input cross-attention works on these segments
+(``perceiver.modules.attention.input_space``), so neither the (M, C - Cp) table nor a dense
+gradient of it is built.
 """
 
 from __future__ import annotations
@@ -43,14 +44,14 @@ import torch
 from torch import nn
 
 from perceiver.adapters.audio import AudioInputAdapter
-from perceiver.adapters.base import (
+from perceiver.adapters.label import LabelInputAdapter
+from perceiver.adapters.video import VideoInputAdapter
+from perceiver.modules.inputs import (
     InputAdapter,
     SegmentedTable,
     SharedPositionInputs,
     SharedSegment,
 )
-from perceiver.adapters.label import LabelInputAdapter
-from perceiver.adapters.video import VideoInputAdapter
 
 
 class MultimodalInputAdapter(InputAdapter):

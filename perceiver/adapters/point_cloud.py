@@ -3,7 +3,7 @@
 As in the Perceiver paper's ModelNet40 model, a point cloud is a set of N input positions;
 each point's features are its coordinates followed by ``sin``/``cos`` of the coordinates at
 ``num_frequency_bands`` frequencies per axis, spaced linearly from 1 to
-``max_resolution / 2`` (``perceiver.position.fourier_features`` applied to the points
+``max_resolution / 2`` (``perceiver.modules.position.fourier_features`` applied to the points
 themselves rather than to a grid index). Points carry no index position, so the encoder is
 invariant to their order.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from perceiver.adapters.base import InputAdapter
-from perceiver.position import fourier_features, num_fourier_channels
+from perceiver.modules.inputs import InputAdapter
+from perceiver.modules.position import fourier_features, num_fourier_channels
 
 
 class PointCloudInputAdapter(InputAdapter):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from perceiver.adapters.base import InputAdapter
-from perceiver.position import TrainablePositionEncoding
+from perceiver.modules.inputs import InputAdapter
+from perceiver.modules.position import TrainablePositionEncoding
 
 
 class TextInputAdapter(InputAdapter):

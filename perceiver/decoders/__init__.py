@@ -1,8 +1,35 @@
-"""Decoders: output queries cross-attend to the latents, one decoder per task."""
+"""Decoders: one ``PerceiverDecoder`` with injected output queries, heads and postprocessors."""
 
-from perceiver.decoders.basic import BasicDecoder
-from perceiver.decoders.classification import ClassificationDecoder
-from perceiver.decoders.input_query import InputQueryDecoder
-from perceiver.decoders.tied_embedding import TiedEmbeddingHead
+from perceiver.decoders.decoder import PerceiverDecoder
+from perceiver.decoders.heads import ClassificationHead, GridHead, TiedEmbeddingHead
+from perceiver.decoders.postprocessors import (
+    ClassificationPostprocessor,
+    MultimodalPostprocessor,
+    PatchPostprocessor,
+    ProjectionPostprocessor,
+)
+from perceiver.decoders.queries import (
+    FourierQuery,
+    InputQuery,
+    MultimodalQuery,
+    OutputIndices,
+    OutputQuery,
+    TrainableQuery,
+)
 
-__all__ = ["BasicDecoder", "ClassificationDecoder", "InputQueryDecoder", "TiedEmbeddingHead"]
+__all__ = [
+    "ClassificationHead",
+    "ClassificationPostprocessor",
+    "FourierQuery",
+    "GridHead",
+    "InputQuery",
+    "MultimodalPostprocessor",
+    "MultimodalQuery",
+    "OutputIndices",
+    "OutputQuery",
+    "PatchPostprocessor",
+    "PerceiverDecoder",
+    "ProjectionPostprocessor",
+    "TiedEmbeddingHead",
+    "TrainableQuery",
+]

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from perceiver import ImageClassifierConfig, PerceiverIO, image_classifier
-from perceiver.portable import PortableModel, config_from_dict
+from perceiver.config import task_config
+from perceiver.portable import PortableModel
 
 
 def tiny() -> ImageClassifierConfig:
@@ -30,4 +31,10 @@ def test_pickles_as_config_and_weights_and_rebuilds():
 
 def test_unknown_task_is_a_value_error():
     with pytest.raises(ValueError, match="unknown task 'segmentation'"):
-        config_from_dict({"task": "segmentation"})
+        task_config({"task": "segmentation"})
+
+
+def test_a_key_of_another_task_is_refused_by_name():
+    data = {"task": "optical_flow", "num_classes": 3}
+    with pytest.raises(ValueError, match="invalid optical_flow config: num_classes: unknown key"):
+        task_config(data)

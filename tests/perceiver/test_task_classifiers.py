@@ -15,9 +15,9 @@ from perceiver.config import (
     PointCloudClassifierConfig,
     VideoClassifierConfig,
 )
-from perceiver.model import PerceiverIO
+from perceiver.modules.perceiver_io import PerceiverIO
+from perceiver.modules.position import fourier_features
 from perceiver.portable import PortableModel
-from perceiver.position import fourier_features
 from tests.perceiver.helpers import grads
 
 ENCODER = {"num_latents": 8, "num_latent_channels": 16, "num_self_attention_heads": 2}

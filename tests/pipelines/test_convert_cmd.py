@@ -12,6 +12,7 @@ import pytest
 import torch
 import transformers
 
+from perceiver.adapters import extract_flow_patches
 from perceiver.config import ImageClassifierConfig, MaskedLMConfig
 from perceiver.convert import load_converted
 from perceiver.portable import PortableModel
@@ -164,3 +165,20 @@ def test_converts_a_multimodal_autoencoder_checkpoint(tmp_path):
         expected = theirs(inputs=inputs, subsampled_output_points=points).logits
         got = ours(inputs, output_indices=points)
     assert max_relative_error(got, expected) < 1e-4
+
+
+def test_converts_an_optical_flow_checkpoint_to_a_model_of_raw_frames(tmp_path):
+    """The converted flow model takes the shards' uint8 frame pairs and returns pixels:
+    Hugging Face's output on the 3x3 patches of the frames scaled to [-1, 1], times 20."""
+    theirs, folder = save_hf(tmp_path, "PerceiverForOpticalFlow", train_size=[12, 16])
+    out = tmp_path / "ours"
+    assert run(parse("--from-transformers", str(folder), "--out", str(out))) == 0
+    record = json.loads((out / "conversion.json").read_text())
+    assert record["max_relative_error"] < 1e-4
+    assert record["check_input"]["shape"] == [2, 2, 12, 16, 3]
+    ours = load_converted(out)
+    frames = torch.randint(0, 256, (2, 2, 12, 16, 3), dtype=torch.uint8)
+    patches = extract_flow_patches(frames.float() / 255.0 * 2 - 1)  # (B, 2, 27, H, W)
+    with torch.no_grad():
+        expected = theirs(inputs=patches).logits * 20.0
+        assert max_relative_error(ours(frames), expected) < 1e-4
