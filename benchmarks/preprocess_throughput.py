@@ -11,7 +11,7 @@ job / (N x R); the median and range are reported. Target: >= 0.8. P, the baselin
 code in N plain processes without Ray, shows how far N cores scale for that work here.
 
 Also shown, to see where time goes: the job's own decode policy in one process
-(``preprocessing.images.decode_image``: libjpeg-turbo straight to numpy, torch's uint8
+(``preprocessing.decode.image.decode_image``: libjpeg-turbo straight to numpy, torch's uint8
 antialiased resize) and its whole per-shard function (decode, sha256, Arrow, Parquet) in one
 process without Ray.
 
@@ -72,7 +72,7 @@ def plain_pillow(path: Path) -> np.ndarray:
 
 
 def policy(path: Path) -> np.ndarray:
-    from preprocessing.images import decode_image
+    from preprocessing.decode.image import decode_image
 
     return decode_image(path.read_bytes())
 
@@ -95,9 +95,9 @@ def shard_function_rate(raw: Path, out: Path, rows_per_shard: int) -> float:
     import torch
 
     from preprocessing.config import ImagePreprocessConfig
-    from preprocessing.job import image_spec
+    from preprocessing.engine.shard_task import plan_shards, write_shard
     from preprocessing.layouts.imagenet import scan_imagenet
-    from preprocessing.shard_task import plan_shards, write_shard
+    from preprocessing.modalities.image import image_spec
 
     torch.set_num_threads(1)  # as in a Ray task with 1 CPU (OMP_NUM_THREADS=1)
     scan = scan_imagenet(raw)
@@ -113,14 +113,18 @@ def shard_function_rate(raw: Path, out: Path, rows_per_shard: int) -> float:
 def shard_write_times(paths: list[Path], out: Path, rows: int) -> dict[str, float]:
     """ms per image to write one shard of ``rows`` decoded images to a Parquet file:
     pyarrow's ``pq.write_table`` (Arrow's nested-column path) against the job's writer
-    (``preprocessing.tensor_parquet``), same options, same table; best of 3 each."""
+    (``preprocessing.parquet.tensor_parquet``), same options, same table; best of 3 each."""
     import hashlib
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from preprocessing.images import decode_image
-    from preprocessing.tensor_parquet import parquet_write_options, tensor_column, write_table
+    from preprocessing.decode.image import decode_image
+    from preprocessing.parquet.tensor_parquet import (
+        parquet_write_options,
+        tensor_column,
+        write_table,
+    )
 
     chosen = paths[:rows]
     datas = [p.read_bytes() for p in chosen]
@@ -152,7 +156,7 @@ def shard_write_times(paths: list[Path], out: Path, rows: int) -> dict[str, floa
 def image_job(raw: Path, out: Path, rows_per_shard: int) -> float:
     """Images/s of one end-to-end run of the image job into the fresh folder ``out``."""
     from preprocessing.config import ImagePreprocessConfig
-    from preprocessing.job import preprocess_images
+    from preprocessing.modalities.image import preprocess_images
 
     n = sum(1 for _ in raw.rglob("*.JPEG"))
     start = time.perf_counter()
@@ -258,7 +262,7 @@ def parallel_rate(fn, paths: list[Path], processes: int) -> float:  # type: igno
 def video_job(raw: Path, out: Path, frames: float, rows_per_shard: int) -> float:
     """Decoded frames/s of one end-to-end run of the video job into the fresh folder ``out``."""
     from preprocessing.config import VideoPreprocessConfig
-    from preprocessing.video_job import preprocess_video
+    from preprocessing.modalities.video import preprocess_video
 
     start = time.perf_counter()
     m = preprocess_video(raw, out, VideoPreprocessConfig(rows_per_shard=rows_per_shard))

@@ -19,6 +19,8 @@ PREPROCESS_OPTIONS = (
     "target_fps",
     "size",
     "temporal_crop",
+    "val_fraction",
+    "split_number",
     "layout",
     "height",
     "width",
@@ -39,8 +41,11 @@ def add_parsers(sub: Any) -> None:
         "class_labels_indices.csv) with real WAV/FLAC/MP3 files, a truncated and an empty "
         "file, a CSV row without a file, a row with an unknown label and an unlisted file. "
         "video: class folders of tiny clips (H.264 in MP4 and MKV, MPEG-4 in AVI), a "
-        "truncated, an empty and a text '.mp4' file. kinetics: the Kinetics-700-2020 layout "
-        "(train.csv, validate.csv, <split>/<label>/<id>_<start>_<end>.mp4) with AAC audio, a "
+        "truncated, an empty and a text '.mp4' file in split folders, or with --layout "
+        "ucf101|class_folders UCF-101's plain class folders (AVI) with or without its split "
+        "lists, a clip no list names, a listed clip that is missing and a stray clip. "
+        "kinetics: the Kinetics-700-2020 layout (train.csv, validate.csv, "
+        "<split>/<label>/<id>_<start>_<end>.mp4) with AAC audio, a "
         "clip without audio, a silent one, and broken and missing clips. autoflow: tiny "
         "optical-flow datasets (frame pairs + ground truth) in the AutoFlow, FlyingChairs, "
         "Sintel and KITTI 2015 layouts (PNG/PPM frames, .flo files, KITTI 16-bit PNG flow), "
@@ -52,9 +57,11 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--out", type=Path, required=True, help="folder to create")
     p.add_argument(
         "--layout",
-        choices=["autoflow", "chairs", "sintel", "kitti"],
+        choices=["autoflow", "chairs", "sintel", "kitti", "ucf101", "class_folders"],
         default=None,
-        help="autoflow only: write this layout in --out (default: all four in subfolders)",
+        help="autoflow: write this layout in --out (default: all four in subfolders); video: "
+        "ucf101 (class folders + split lists) or class_folders (no lists) instead of split "
+        "folders",
     )
     p.add_argument("--classes", type=int, default=5, help="image only")
     p.add_argument("--train-per-class", type=int, default=24, help="image only")
@@ -68,9 +75,11 @@ def add_parsers(sub: Any) -> None:
         "into Parquet shards of 224x224x3 uint8 images with labels. audio: decode an AudioSet "
         "layout (segment CSVs, class_labels_indices.csv, .wav/.flac/.mp3 named by YTID) into "
         "shards of mono 48 kHz float32 windows with multi-hot labels. video: decode class "
-        "folders of clips (<input>/{train,val}/<label>/*.mp4|avi|mkv) into T x S x S x 3 uint8 "
-        "frames sampled by presentation time. kinetics: decode the Kinetics-700-2020 layout "
-        "(CSVs + <split>/<label>/<clip>.mp4) into frames at 25 fps plus the 48 kHz mono audio "
+        "folders of clips (<input>/{train,val}/<label>/*.mp4|avi|mkv, or <input>/<label>/* "
+        "as UCF-101 and HMDB-51 ship, split by their official lists when present, else by "
+        "--val-fraction) into T x S x S x 3 uint8 frames sampled by presentation time. "
+        "kinetics: decode the Kinetics-700-2020 layout (CSVs + <split>/<label>/<clip>.mp4) "
+        "into frames at 25 fps plus the 48 kHz mono audio "
         "of the same span. autoflow: decode optical-flow samples (frame pair + ground truth; "
         "AutoFlow, FlyingChairs, Sintel or KITTI 2015 layout) into 2 x H x W x 3 uint8 frames, "
         "H x W x 2 float32 flow and an H x W valid mask (default 368 x 496: center crop, or "
@@ -111,6 +120,20 @@ def add_parsers(sub: Any) -> None:
         help="video/kinetics: which span of a longer clip to keep (center)",
     )
     p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="video, class folders without split lists: share of clips put in val, by a "
+        "stable hash of each clip's path (0.2)",
+    )
+    p.add_argument(
+        "--split-number",
+        type=int,
+        default=None,
+        help="video, class folders with official split lists (UCF-101 trainlist0N.txt/"
+        "testlist0N.txt, HMDB-51 <class>_test_splitN.txt): which split N to follow (1)",
+    )
+    p.add_argument(
         "--layout",
         choices=["auto", "autoflow", "chairs", "sintel", "kitti"],
         default=None,
@@ -146,7 +169,7 @@ def add_parsers(sub: Any) -> None:
 
 def run_sample_data(args: argparse.Namespace) -> int:
     if args.modality == "audio":
-        from preprocessing.sample_data_audio import write_audioset_sample
+        from preprocessing.sample_data.audio import write_audioset_sample
 
         ads = write_audioset_sample(args.out, seed=args.seed)
         mp3 = "with" if ads.mp3 else "without (this PyAV cannot encode MP3)"
@@ -156,20 +179,25 @@ def run_sample_data(args: argparse.Namespace) -> int:
         )
         return 0
     if args.modality in ("video", "kinetics"):
-        from preprocessing.sample_data_video import write_kinetics_sample, write_video_sample
-
-        vds = (
-            write_video_sample(args.out)
-            if args.modality == "video"
-            else write_kinetics_sample(args.out)
+        from preprocessing.sample_data.video import (
+            write_kinetics_sample,
+            write_ucf_sample,
+            write_video_sample,
         )
+
+        if args.modality == "kinetics":
+            vds = write_kinetics_sample(args.out)
+        elif args.layout in ("ucf101", "class_folders"):
+            vds = write_ucf_sample(args.out, split_lists=args.layout == "ucf101")
+        else:
+            vds = write_video_sample(args.out)
         print(
             f"wrote {len(vds.formats)} {args.modality} clips under {vds.root}; "
             f"{len(vds.rows)} should become rows; broken on purpose: {vds.broken}"
         )
         return 0
     if args.modality == "autoflow":
-        from preprocessing.sample_data_flow import FLOW_LAYOUTS, write_flow_sample
+        from preprocessing.sample_data.flow import FLOW_LAYOUTS, write_flow_sample
 
         layouts = [args.layout] if args.layout else list(FLOW_LAYOUTS)
         for layout in layouts:
@@ -181,7 +209,7 @@ def run_sample_data(args: argparse.Namespace) -> int:
             )
         return 0
     if args.modality == "image":
-        from preprocessing.sample_data import write_imagenet_sample
+        from preprocessing.sample_data.image import write_imagenet_sample
 
         ds = write_imagenet_sample(
             args.out, args.classes, args.train_per_class, args.val_per_class, args.seed

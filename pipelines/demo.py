@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pipelines.config import builtin_config_path, load_config
 from pipelines.run import PipelineSummary, format_summary, run_pipeline, step
-from preprocessing.sample_data import write_imagenet_sample
+from preprocessing.sample_data.image import write_imagenet_sample
 
 
 def run_demo(

@@ -17,7 +17,7 @@ import numpy as np
 from pipelines.config import PipelineConfig
 from pipelines.figures import confusion_png, predictions_png
 from pipelines.tracking import log_artifact_bytes, model_uri_of_run
-from preprocessing.manifest import read_manifest
+from preprocessing.engine.manifest import read_manifest
 
 
 class BatchPredictor:

@@ -34,7 +34,7 @@ def step(n: int, total: int, what: str) -> None:
 def quarantine_rows(shards: Path) -> list[tuple[str, str]]:
     import pyarrow.parquet as pq
 
-    from preprocessing.manifest import read_manifest
+    from preprocessing.engine.manifest import read_manifest
 
     manifest = read_manifest(shards)
     out: list[tuple[str, str]] = []
@@ -53,8 +53,8 @@ def run_pipeline(
     from pipelines.registry import promote, register
     from pipelines.tracking import end_run, resolve_tracking_uri, start_run
     from pipelines.train import train
-    from preprocessing.job import preprocess_images
-    from preprocessing.manifest import read_manifest
+    from preprocessing.engine.manifest import read_manifest
+    from preprocessing.modalities.image import preprocess_images
 
     total = 5 if input_dir is not None else 4
     n = 0

@@ -8,7 +8,7 @@ from typing import Any
 
 from pipelines.config import PipelineConfig
 from pipelines.train_loop import train_loop_per_worker
-from preprocessing.manifest import Manifest, read_manifest
+from preprocessing.engine.manifest import Manifest, read_manifest
 
 
 @dataclass

@@ -1,20 +1,25 @@
-"""Pydantic config of a preprocessing run; its hash goes into the manifest."""
+"""Pydantic configs of the preprocessing runs, one per modality; a config's hash goes into the
+manifest, and a run may only extend an output written with the same hash.
+
+Every config derives from the project's strict base (``perceiver.config.base.StrictModel``:
+unknown keys are errors, values are frozen); a bad value raises at load with the field named.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
+
+from perceiver.config.base import StrictModel
 
 FORMAT_VERSION = 1
 
 
-class ImagePreprocessConfig(BaseModel):
-    """How raw images become rows (see ``preprocessing.images`` for the exact policy)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ImagePreprocessConfig(StrictModel):
+    """How raw images become rows (see ``preprocessing.decode.image`` for the exact policy)."""
 
     modality: Literal["image"] = "image"
     resize_to: int = Field(224, ge=1, description="shorter side after resizing, in pixels")
@@ -34,10 +39,8 @@ class ImagePreprocessConfig(BaseModel):
         return _rows_hash(self)
 
 
-class AudioPreprocessConfig(BaseModel):
-    """How raw audio becomes rows (see ``preprocessing.audio`` for the exact policy)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class AudioPreprocessConfig(StrictModel):
+    """How raw audio becomes rows (see ``preprocessing.decode.audio`` for the exact policy)."""
 
     modality: Literal["audio"] = "audio"
     sample_rate: int = Field(48_000, ge=1, description="output sample rate, in Hz")
@@ -56,10 +59,8 @@ class AudioPreprocessConfig(BaseModel):
         return _rows_hash(self)
 
 
-class VideoPreprocessConfig(BaseModel):
-    """How raw video clips become rows (see ``preprocessing.video`` for the exact policy)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class VideoPreprocessConfig(StrictModel):
+    """How raw video clips become rows (see ``preprocessing.decode.video`` for the exact policy)."""
 
     modality: Literal["video"] = "video"
     num_frames: int = Field(32, ge=1, description="frames per row (T)")
@@ -72,17 +73,32 @@ class VideoPreprocessConfig(BaseModel):
     temporal_crop: Literal["center", "start"] = Field(
         "center", description="which span of a longer clip a row keeps"
     )
+    val_fraction: float = Field(
+        0.2,
+        ge=0.0,
+        lt=1.0,
+        description="plain class folders without split lists: share of the clips put in val, "
+        "by a stable hash of each clip's path (preprocessing.layouts.class_folders)",
+    )
+    split_number: int = Field(
+        1,
+        ge=1,
+        description="plain class folders with official split lists (UCF-101 trainlist0N.txt/"
+        "testlist0N.txt, HMDB-51 <class>_test_splitN.txt): which split N to follow",
+    )
     rows_per_shard: int = Field(32, ge=1, description="target rows per Parquet shard")
+
+    # Added after outputs were written: hashed only when set away from their defaults, so an
+    # output written before they existed keeps its hash (and stays extendable).
+    hashed_when_changed: ClassVar[tuple[str, ...]] = ("val_fraction", "split_number")
 
     def config_hash(self) -> str:
         """Stable hash of everything that changes the rows (not of ``rows_per_shard``)."""
-        return _rows_hash(self)
+        return _rows_hash(self, self.hashed_when_changed)
 
 
-class KineticsPreprocessConfig(BaseModel):
-    """How Kinetics clips become rows of frames + audio (see ``preprocessing.video``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class KineticsPreprocessConfig(StrictModel):
+    """How Kinetics clips become rows of frames + audio (see ``preprocessing.decode.video``)."""
 
     modality: Literal["kinetics"] = "kinetics"
     num_frames: int = Field(16, ge=1, description="frames per row (T)")
@@ -120,10 +136,8 @@ class KineticsPreprocessConfig(BaseModel):
         return _rows_hash(self)
 
 
-class AutoflowPreprocessConfig(BaseModel):
-    """How optical-flow samples become rows (see ``preprocessing.flow`` for the policy)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class AutoflowPreprocessConfig(StrictModel):
+    """How optical-flow samples become rows (see ``preprocessing.decode.flow`` for the policy)."""
 
     modality: Literal["autoflow"] = "autoflow"
     layout: Literal["auto", "autoflow", "chairs", "sintel", "kitti"] = Field(
@@ -144,8 +158,12 @@ class AutoflowPreprocessConfig(BaseModel):
         return _rows_hash(self)
 
 
-def _rows_hash(config: BaseModel) -> str:
+def _rows_hash(config: BaseModel, hashed_when_changed: tuple[str, ...] = ()) -> str:
+    defaults = {k: type(config).model_fields[k].default for k in hashed_when_changed}
     payload = config.model_dump(exclude={"rows_per_shard"})
+    for name, default in defaults.items():
+        if payload[name] == default:
+            del payload[name]
     payload["format_version"] = FORMAT_VERSION
     blob = json.dumps(payload, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

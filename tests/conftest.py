@@ -111,7 +111,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 class PreprocessedImages:
     raw: Path
     shards: Path
-    sample: object  # preprocessing.sample_data.SampleDataset
+    sample: object  # preprocessing.sample_data.image.SampleDataset
     extra: dict[str, str]  # kind -> source of the copied shared samples
     manifest: object
     config: object
@@ -123,8 +123,8 @@ def image_shards(
 ) -> PreprocessedImages:
     """Generated sample (3 classes) + the real CMYK/grayscale JPEGs, preprocessed once."""
     from preprocessing.config import ImagePreprocessConfig
-    from preprocessing.job import preprocess_images
-    from preprocessing.sample_data import write_imagenet_sample
+    from preprocessing.modalities.image import preprocess_images
+    from preprocessing.sample_data.image import write_imagenet_sample
 
     root = tmp_path_factory.mktemp("images")
     raw = root / "raw"
@@ -146,8 +146,8 @@ def image_shards(
 def toy_shards(tmp_path_factory: pytest.TempPathFactory, ray_cluster: None) -> Path:
     """A learnable 2-class split (distinct hues) for the training tests."""
     from preprocessing.config import ImagePreprocessConfig
-    from preprocessing.job import preprocess_images
-    from preprocessing.sample_data import write_imagenet_sample
+    from preprocessing.modalities.image import preprocess_images
+    from preprocessing.sample_data.image import write_imagenet_sample
 
     root = tmp_path_factory.mktemp("toy")
     write_imagenet_sample(root / "raw", num_classes=2, train_per_class=16, val_per_class=6, seed=2)

@@ -32,8 +32,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from preprocessing.audio import SUPPORTED_EXTENSIONS
-from preprocessing.records import AudioClip, Rejected, ScanResult
+from preprocessing.decode.audio import SUPPORTED_EXTENSIONS
+from preprocessing.engine.records import AudioClip, Rejected, ScanResult
 
 SPLITS = ("train", "val")
 LABELS_FILE = "class_labels_indices.csv"

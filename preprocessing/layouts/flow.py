@@ -36,7 +36,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from preprocessing.records import FlowPair, Rejected, ScanResult
+from preprocessing.engine.records import FlowPair, Rejected, ScanResult
 
 LAYOUTS = ("autoflow", "chairs", "sintel", "kitti")
 SPLITS = ("train", "val", "val_clean", "val_final")

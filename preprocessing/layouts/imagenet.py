@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from preprocessing.images import SUPPORTED_EXTENSIONS
-from preprocessing.records import InputFile, Rejected
+from preprocessing.decode.image import SUPPORTED_EXTENSIONS
+from preprocessing.engine.records import InputFile, Rejected
 
 SPLITS = ("train", "val")
 

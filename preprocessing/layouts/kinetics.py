@@ -30,7 +30,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from preprocessing.records import KineticsClip, Rejected, ScanResult
+from preprocessing.engine.records import KineticsClip, Rejected, ScanResult
 
 SPLITS = ("train", "validate", "test")
 COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
