@@ -28,4 +28,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf demo-output mlflow.db mlartifacts mlruns
+	rm -rf demo-output mlflow.db mlartifacts mlruns perceiver-logs

@@ -18,15 +18,42 @@ DEFAULT_EXTENSIONS_DIR = Path.home() / ".cache" / "torch_extensions"
 
 
 def init_ray(num_cpus: int | None = None) -> None:
-    """Initialise Ray once per process (no-op if already initialised)."""
+    """Initialise Ray once per process (no-op if already initialised).
+
+    From here on the engines' output goes to the command's log file (``pipelines.console``),
+    as does that of the local cluster's processes started below.
+    """
     import ray
 
+    from pipelines.console import console
+
+    console().start()
     if ray.is_initialized():
         return
     # DeepSpeed JIT-builds a comm op on first use; keep the build where it survives runs.
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(DEFAULT_EXTENSIONS_DIR))
     address = os.environ.get("RAY_ADDRESS")
+    # Ray Data's per-operator progress dumps: the commands draw their own bars instead.
+    from ray.data import DataContext
+
+    DataContext.get_current().enable_progress_bars = False
     if address:
         ray.init(address=address, log_to_driver=True)
         return
+    global _STARTED_HERE
     ray.init(num_cpus=num_cpus, log_to_driver=True)
+    _STARTED_HERE = True
+
+
+_STARTED_HERE = False
+
+
+def shutdown_ray() -> None:
+    """Stop the local cluster this process started (so its last log lines reach the log
+    file before the terminal is given back); leave any other cluster alone."""
+    global _STARTED_HERE
+    if _STARTED_HERE:
+        import ray
+
+        ray.shutdown()
+        _STARTED_HERE = False

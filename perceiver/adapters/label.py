@@ -14,7 +14,8 @@ from perceiver.modules.inputs import InputAdapter
 
 
 class LabelInputAdapter(InputAdapter):
-    """(B, num_classes) float label vectors -> (B, 1, num_classes)."""
+    """(B, num_classes) float label vectors, or (B,) integer class indices (one-hot
+    encoded here, as datasets store labels) -> (B, 1, num_classes)."""
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
@@ -24,10 +25,18 @@ class LabelInputAdapter(InputAdapter):
         self.num_input_channels = num_classes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, K) -> (B, 1, K)."""
+        """x: (B, K) or (B,) class indices -> (B, 1, K)."""
+        if x.dim() == 1 and not x.is_floating_point():
+            if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.num_classes):
+                raise ValueError(
+                    f"class indices must lie in [0, {self.num_classes}), got values from "
+                    f"{int(x.min())} to {int(x.max())}"
+                )
+            x = torch.nn.functional.one_hot(x.long(), self.num_classes).float()  # (B, K)
         if x.dim() != 2 or x.shape[1] != self.num_classes:
             raise ValueError(
-                f"expected label vectors of shape (B, {self.num_classes}), got {tuple(x.shape)}"
+                f"expected label vectors of shape (B, {self.num_classes}) or (B,) class indices, "
+                f"got {tuple(x.shape)}"
             )
         if not x.is_floating_point():
             raise ValueError(f"expected floating-point label vectors, got dtype {x.dtype}")

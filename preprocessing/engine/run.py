@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from operator import attrgetter
@@ -81,10 +82,19 @@ def merge_row_flags(
     }
 
 
+ShardProgress = Callable[[int, int], None]
+"""``(shards done, shards planned)``, called as each shard task finishes."""
+
+
 def run_shard_tasks(
-    tasks: list[dict[str, Any]], input_root: Path, output_root: Path, spec: ModalitySpec
+    tasks: list[dict[str, Any]],
+    input_root: Path,
+    output_root: Path,
+    spec: ModalitySpec,
+    progress: ShardProgress | None = None,
 ) -> list[dict[str, Any]]:
-    """Run ``write_shard`` on every task with Ray Data, one block (and task) per shard."""
+    """Run ``write_shard`` on every task with Ray Data, one block (and task) per shard;
+    ``progress(done, total)`` is called as each shard's summary arrives."""
     import ray
     from ray.data import DataContext
     from ray.data._internal.tensor_extensions.arrow import FixedShapeTensorFormat
@@ -102,7 +112,12 @@ def run_shard_tasks(
     write = partial(
         write_shard, input_root=str(input_root), output_root=str(output_root), spec=spec
     )
-    return ds.map(write, num_cpus=1).take_all()
+    summaries = []
+    for summary in ds.map(write, num_cpus=1).iter_rows():
+        summaries.append(summary)
+        if progress is not None:
+            progress(len(summaries), len(tasks))
+    return summaries
 
 
 def run_preprocessing(
@@ -112,10 +127,12 @@ def run_preprocessing(
     output_root: Path,
     config: JobConfig,
     overwrite: bool = False,
+    progress: ShardProgress | None = None,
 ) -> Manifest:
     """Process the scanned inputs the output's manifest does not list yet; publish the manifest.
 
-    ``input_root`` and ``output_root`` should be resolved paths; ``overwrite`` starts afresh.
+    ``input_root`` and ``output_root`` should be resolved paths; ``overwrite`` starts afresh;
+    ``progress(done, total)`` follows the shard tasks.
     """
     output_root.mkdir(parents=True, exist_ok=True)
     if overwrite:
@@ -134,7 +151,7 @@ def run_preprocessing(
     version = previous.version + 1 if previous else 1
 
     tasks = plan_shards(new_items, config.rows_per_shard, version)
-    summaries = run_shard_tasks(tasks, input_root, output_root, spec)
+    summaries = run_shard_tasks(tasks, input_root, output_root, spec, progress)
 
     # Read/decode-stage quarantine accumulates; the scan-stage part is this run's scan.
     quarantine = (

@@ -89,7 +89,10 @@ def run_modality(
     output_dir: Path,
     options: dict[str, Any] | None = None,
     overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Manifest:
-    """Validate the options, then run the modality's preprocessing job."""
+    """Validate the options, then run the modality's preprocessing job; ``progress(done,
+    total)`` follows its shard tasks."""
     config = modality_config(modality, options or {})
-    return MODALITIES[modality].job_function()(input_dir, output_dir, config, overwrite=overwrite)
+    job = MODALITIES[modality].job_function()
+    return job(input_dir, output_dir, config, overwrite=overwrite, progress=progress)

@@ -19,7 +19,7 @@ import pyarrow as pa
 from preprocessing.config import AudioPreprocessConfig
 from preprocessing.decode.audio import decode_audio
 from preprocessing.engine.manifest import Manifest
-from preprocessing.engine.run import run_preprocessing
+from preprocessing.engine.run import ShardProgress, run_preprocessing
 from preprocessing.engine.spec import ModalitySpec
 from preprocessing.layouts.audioset import LABELS_FILE, SPLITS, scan_audioset
 
@@ -68,6 +68,7 @@ def preprocess_audio(
     output_dir: Path,
     config: AudioPreprocessConfig | None = None,
     overwrite: bool = False,
+    progress: ShardProgress | None = None,
 ) -> Manifest:
     """Run the audio preprocessing job on the connected Ray cluster; returns the manifest.
 
@@ -78,4 +79,4 @@ def preprocess_audio(
     output_root = Path(output_dir).resolve()
     scan = scan_audioset(input_root)
     spec = audio_spec(config, len(scan.label_map))
-    return run_preprocessing(spec, scan, input_root, output_root, config, overwrite)
+    return run_preprocessing(spec, scan, input_root, output_root, config, overwrite, progress)

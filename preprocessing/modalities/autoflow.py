@@ -24,7 +24,7 @@ import pyarrow as pa
 from preprocessing.config import AutoflowPreprocessConfig
 from preprocessing.decode.flow import FlowDecodeError, decode_flow_sample
 from preprocessing.engine.manifest import Manifest
-from preprocessing.engine.run import run_preprocessing
+from preprocessing.engine.run import ShardProgress, run_preprocessing
 from preprocessing.engine.spec import FLAGS_KEY, ModalitySpec, flags_in_row
 from preprocessing.layouts.flow import SPLITS, scan_flow
 
@@ -100,6 +100,7 @@ def preprocess_flow(
     output_dir: Path,
     config: AutoflowPreprocessConfig | None = None,
     overwrite: bool = False,
+    progress: ShardProgress | None = None,
 ) -> Manifest:
     """Run the optical-flow preprocessing job on the connected Ray cluster.
 
@@ -112,4 +113,4 @@ def preprocess_flow(
     layout, scan = scan_flow(input_root, config.layout, config.sintel_pass, config.split)
     config = config.model_copy(update={"layout": layout})
     spec = flow_spec(config, input_root)
-    return run_preprocessing(spec, scan, input_root, output_root, config, overwrite)
+    return run_preprocessing(spec, scan, input_root, output_root, config, overwrite, progress)

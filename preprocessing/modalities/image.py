@@ -18,7 +18,7 @@ from preprocessing.config import ImagePreprocessConfig
 from preprocessing.decode.image import decode_image
 from preprocessing.engine.manifest import Manifest
 from preprocessing.engine.records import ScanResult
-from preprocessing.engine.run import run_preprocessing
+from preprocessing.engine.run import ShardProgress, run_preprocessing
 from preprocessing.engine.spec import ModalitySpec
 from preprocessing.layouts.imagenet import SPLITS as SPLIT_DIRS
 from preprocessing.layouts.imagenet import scan_imagenet
@@ -67,6 +67,7 @@ def preprocess_images(
     output_dir: Path,
     config: ImagePreprocessConfig | None = None,
     overwrite: bool = False,
+    progress: ShardProgress | None = None,
 ) -> Manifest:
     """Run the image preprocessing job on the connected Ray cluster; returns the manifest.
 
@@ -83,4 +84,5 @@ def preprocess_images(
         output_root,
         config,
         overwrite,
+        progress,
     )

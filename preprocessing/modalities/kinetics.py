@@ -21,7 +21,7 @@ import pyarrow as pa
 from preprocessing.config import KineticsPreprocessConfig
 from preprocessing.decode.video import decode_audio_visual
 from preprocessing.engine.manifest import Manifest
-from preprocessing.engine.run import run_preprocessing
+from preprocessing.engine.run import ShardProgress, run_preprocessing
 from preprocessing.engine.spec import FLAGS_KEY, ModalitySpec, flags_in_row
 from preprocessing.layouts.kinetics import SPLITS, scan_kinetics
 from preprocessing.modalities.video import frames_doc
@@ -102,6 +102,7 @@ def preprocess_kinetics(
     output_dir: Path,
     config: KineticsPreprocessConfig | None = None,
     overwrite: bool = False,
+    progress: ShardProgress | None = None,
 ) -> Manifest:
     """Run the Kinetics preprocessing job on the connected Ray cluster; returns the manifest."""
     config = config or KineticsPreprocessConfig()
@@ -109,4 +110,4 @@ def preprocess_kinetics(
     output_root = Path(output_dir).resolve()
     scan = scan_kinetics(input_root)
     spec = kinetics_spec(config)
-    return run_preprocessing(spec, scan, input_root, output_root, config, overwrite)
+    return run_preprocessing(spec, scan, input_root, output_root, config, overwrite, progress)

@@ -29,7 +29,7 @@ from preprocessing.config import VideoPreprocessConfig
 from preprocessing.decode.video import VIDEO_EXTENSIONS, decode_video
 from preprocessing.engine.manifest import Manifest
 from preprocessing.engine.records import ScanResult
-from preprocessing.engine.run import run_preprocessing
+from preprocessing.engine.run import ShardProgress, run_preprocessing
 from preprocessing.engine.spec import FLAGS_KEY, ModalitySpec, flags_in_row
 from preprocessing.layouts import class_folders, imagenet
 
@@ -116,6 +116,7 @@ def preprocess_video(
     output_dir: Path,
     config: VideoPreprocessConfig | None = None,
     overwrite: bool = False,
+    progress: ShardProgress | None = None,
 ) -> Manifest:
     """Run the video preprocessing job on the connected Ray cluster; returns the manifest.
 
@@ -125,4 +126,6 @@ def preprocess_video(
     input_root = Path(input_dir).resolve()
     output_root = Path(output_dir).resolve()
     scan = scan_video(input_root, config)
-    return run_preprocessing(video_spec(config), scan, input_root, output_root, config, overwrite)
+    return run_preprocessing(
+        video_spec(config), scan, input_root, output_root, config, overwrite, progress
+    )

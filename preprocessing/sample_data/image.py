@@ -19,7 +19,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-DEFAULT_WNIDS = ("n01440764", "n01443537", "n01484850", "n01491361", "n01494475")
+# The first ten ILSVRC-2012 classes (tench ... ostrich), in their sorted order.
+DEFAULT_WNIDS = (
+    "n01440764",
+    "n01443537",
+    "n01484850",
+    "n01491361",
+    "n01494475",
+    "n01496331",
+    "n01498041",
+    "n01514668",
+    "n01514859",
+    "n01518878",
+)
 
 
 @dataclass

@@ -213,7 +213,7 @@ def repo_config(path_in_image: Path) -> Path:
 def check_cli_call(args: list[str]) -> list[str]:
     """``args`` parse with the real CLI parser; a config and its --set keys load."""
     from pipelines.cli import build_parser
-    from pipelines.config import ConfigError, load_config
+    from pipelines.tasks import ConfigError, load_config
 
     stderr = io.StringIO()
     try:
@@ -225,7 +225,7 @@ def check_cli_call(args: list[str]) -> list[str]:
             f"{stderr.getvalue().strip()}"
         ]
     if ns.command == "preprocess":
-        from pipelines.data_cmd import PREPROCESS_OPTIONS
+        from pipelines.cli.data_cmd import PREPROCESS_OPTIONS
         from preprocessing.modalities import modality_config
 
         options = {k: getattr(ns, k) for k in PREPROCESS_OPTIONS if getattr(ns, k) is not None}

@@ -316,23 +316,31 @@ def test_pipeline_commands_parse_with_the_real_cli(m: mf.Manifest) -> None:
 @pytest.mark.parametrize(
     ("entrypoint", "expected"),
     [
-        ("perceiver-pipeline trian --config /app/configs/imagenet.yaml", "does not parse"),
-        ("perceiver-pipeline run --confg /app/configs/imagenet.yaml", "does not parse"),
+        (
+            "perceiver-pipeline trian --config /app/configs/image_classification.yaml",
+            "does not parse",
+        ),
+        ("perceiver-pipeline run --confg /app/configs/image_classification.yaml", "does not parse"),
         ("perceiver-pipeline preprocess --modality lidar --input a --output b", "does not parse"),
         (
             "perceiver-pipeline preprocess --modality video --input a --output b --height 8",
             "an option of autoflow",
         ),
         (
-            "perceiver-pipeline run --config /app/configs/imagenet.yaml --set data.shard=/x",
+            "perceiver-pipeline run --config /app/configs/image_classification.yaml "
+            "--set data.shard=/x",
             "unknown key",
         ),
         (
-            "perceiver-pipeline run --config /app/configs/imagenet.yaml --set train.epochs=0",
+            "perceiver-pipeline run --config /app/configs/image_classification.yaml "
+            "--set train.epochs=0",
             "train.epochs",
         ),
         ("perceiver-pipeline run --config /app/configs/nope.yaml", "not found"),
-        ("perceiver-pipeline run --config pipelines/configs/imagenet.yaml", "not under /app"),
+        (
+            "perceiver-pipeline run --config pipelines/configs/image_classification.yaml",
+            "not under /app",
+        ),
     ],
 )
 def test_cli_check_catches_bad_commands(entrypoint: str, expected: str) -> None:
@@ -346,9 +354,9 @@ def test_train_job_runs_the_whole_chain_on_the_shared_volume() -> None:
     (args,) = _cli_calls(_train_job())
     ns = _parsed(args)
     assert ns.command == "run"
-    assert str(ns.config) == "/app/configs/imagenet.yaml"
+    assert str(ns.config) == "/app/configs/image_classification.yaml"
     assert ns.input is None and not ns.overwrite  # the RayCronJob preprocesses
-    from pipelines.config import load_config
+    from pipelines.tasks import load_config
 
     cfg = load_config(mf.repo_config(ns.config), ns.overrides)
     assert cfg.data.shards == Path(SHARED_MOUNT, "imagenet-shards")
@@ -356,7 +364,7 @@ def test_train_job_runs_the_whole_chain_on_the_shared_volume() -> None:
 
 
 def test_cron_preprocess_feeds_the_train_job_with_the_same_preprocessing() -> None:
-    from pipelines.config import load_config
+    from pipelines.tasks import load_config
 
     (args,) = _cli_calls(_cron())
     ns = _parsed(args)
@@ -456,7 +464,7 @@ def _cpus(quantity: str | int) -> float:
 
 
 def test_gpu_workers_fit_the_imagenet_training_config() -> None:
-    from pipelines.config import load_config
+    from pipelines.tasks import load_config
 
     (args,) = _cli_calls(_train_job())
     ns = _parsed(args)

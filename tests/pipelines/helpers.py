@@ -1,11 +1,11 @@
-"""Small configs for pipeline tests (real engines, tiny model, few steps)."""
+"""Small configs for pipeline tests (real engines, tiny models, few steps)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from pipelines.config import PipelineConfig, load_config
+from pipelines.tasks import AnyPipelineConfig, builtin_config_path, load_config
 
 TINY_MODEL: dict[str, Any] = {
     "image_shape": [224, 224, 3],
@@ -20,12 +20,17 @@ TINY_MODEL: dict[str, Any] = {
 }
 
 
-def tiny_config(shards: Path, storage: Path, num_classes: int, **sections: Any) -> PipelineConfig:
+def tiny_config(
+    shards: Path, storage: Path, num_classes: int, **sections: Any
+) -> AnyPipelineConfig:
+    """A tiny image classifier on 224x224 shards (``toy_shards``)."""
     tree: dict[str, Any] = {
+        "task": "image_classification",
         "model": {**TINY_MODEL, "num_classes": num_classes},
         "data": {"shards": str(shards)},
         "optimizer": {"lr": 0.003, "warmup_steps": 0},
         "deepspeed": {"micro_batch_size": 4},
+        "augment": {"random_crop": False},
         "train": {
             "num_workers": 2,
             "cpus_per_worker": 0.5,
@@ -37,3 +42,11 @@ def tiny_config(shards: Path, storage: Path, num_classes: int, **sections: Any) 
     for name, values in sections.items():
         tree[name] = {**tree.get(name, {}), **values}
     return load_config(base=tree)
+
+
+def debug_config(task: str, shards: Path, storage: Path, *overrides: str) -> AnyPipelineConfig:
+    """A task's shipped debug config on test shards, with ``KEY=VALUE`` overrides."""
+    return load_config(
+        builtin_config_path(f"{task}_debug"),
+        [f"data.shards={shards}", f"train.storage_path={storage}", *overrides],
+    )

@@ -1,0 +1,85 @@
+"""MLflow runs: where they go, and the driver's bookkeeping of the pipeline's run.
+
+The tracking URI is, in order: the config's ``tracking.tracking_uri``, the conventional
+``MLFLOW_TRACKING_URI`` variable, else MLflow's own default (a ``mlflow.db`` sqlite file in
+the working directory). A relative sqlite or file path is made absolute here, in the driver,
+so Ray workers, whose working directory differs, write to the same store.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+MODEL_ARTIFACT = "model"
+MODEL_URI_TAG = "perceiver.model_uri"
+
+
+def absolute_store_uri(uri: str) -> str:
+    """Make a relative ``sqlite:///rel.db`` or plain path absolute; leave others alone."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(uri[len("sqlite:///") :]).resolve())
+    if "://" not in uri and not uri.startswith("databricks"):
+        return str(Path(uri).resolve())
+    return uri
+
+
+def resolve_tracking_uri(configured: str | None = None) -> str:
+    import mlflow
+
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri()
+    return absolute_store_uri(uri)
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def start_run(
+    cfg: Any, tracking_uri: str, run_name: str | None = None, tags: dict[str, str] | None = None
+) -> str:
+    """Create the pipeline's MLflow run (driver side) and return its id."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(cfg.tracking.experiment)
+    exp_id = exp.experiment_id if exp else client.create_experiment(cfg.tracking.experiment)
+    run = client.create_run(
+        exp_id,
+        run_name=run_name,
+        tags={"perceiver.task": cfg.task, "perceiver.model": cfg.model.task, **(tags or {})},
+    )
+    return run.info.run_id
+
+
+def end_run(tracking_uri: str, run_id: str, status: str = "FINISHED") -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri).set_terminated(run_id, status=status)
+
+
+def log_artifact_bytes(tracking_uri: str, run_id: str, name: str, data: bytes) -> None:
+    import tempfile
+
+    from mlflow import MlflowClient
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / name
+        path.write_bytes(data)
+        MlflowClient(tracking_uri).log_artifact(run_id, str(path))
+
+
+def model_uri_of_run(tracking_uri: str, run_id: str) -> str:
+    """The URI of the model a pipeline run logged (falls back to ``runs:/<id>/model``)."""
+    from mlflow import MlflowClient
+
+    run = MlflowClient(tracking_uri).get_run(run_id)
+    return run.data.tags.get(MODEL_URI_TAG, f"runs:/{run_id}/{MODEL_ARTIFACT}")
