@@ -25,6 +25,7 @@ class PipelineSummary:
     train_metrics: dict[str, Any] = field(default_factory=dict)
     train_history: list[dict[str, Any]] = field(default_factory=list)
     run_name: str = ""
+    storage_path: str = ""
     checkpoint_path: str | None = None
     val_metrics: dict[str, float] = field(default_factory=dict)
     pictures: list[str] = field(default_factory=list)
@@ -117,6 +118,7 @@ def run_pipeline(
         summary.train_metrics = outcome.metrics
         summary.train_history = outcome.history
         summary.run_name = outcome.run_name
+        summary.storage_path = outcome.storage_path
         summary.checkpoint_path = outcome.checkpoint_path
         n += 1
         out.step(n, total, f"evaluate on '{cfg.data.val_split}' (Ray Data batch inference)")
@@ -181,7 +183,12 @@ def format_summary(s: PipelineSummary) -> str:
     if s.checkpoint_path:
         lines.append(f"checkpoint   {s.checkpoint_path}")
     if s.run_name:
-        lines.append(f"train run    {s.run_name}   (resume: perceiver-pipeline train --resume ...)")
+        lines.append(f"train run    {s.run_name}")
+        if s.storage_path:
+            lines.append(
+                f"resume it    perceiver-pipeline train --resume {s.run_name} "
+                f"--storage-path {s.storage_path}"
+            )
     lines.append(f"mlflow run   {s.run_id}  ({s.tracking_uri})")
     if s.version:
         lines.append(f"model        {s.model_name} version {s.version}")

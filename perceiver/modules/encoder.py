@@ -25,7 +25,7 @@ from torch import nn
 
 from perceiver.modules.attention import CrossAttentionLayer, SelfAttentionBlock
 from perceiver.modules.checkpointing import maybe_checkpoint
-from perceiver.modules.inputs import InputAdapter, SharedPositionInputs
+from perceiver.modules.inputs import InputAdapter, SharedPositionInputs, cast_inputs
 
 Inputs = torch.Tensor | SharedPositionInputs
 """An adapter's output: (B, M, C_in), or its split into per-sample and shared channels."""
@@ -96,7 +96,9 @@ class PerceiverEncoder(nn.Module):
         their work per sample (``perceiver.modules.attention.input_space``).
         """
         inputs = self.input_adapter.forward_shared(x) if pad_mask is None else None
-        return self.input_adapter(x) if inputs is None else inputs
+        if inputs is None:
+            inputs = self.input_adapter(x)
+        return cast_inputs(inputs, self.latents.dtype)  # the model's compute dtype
 
     def encode(self, inputs: Inputs, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
         """inputs: the adapter's output (``adapt``), pad_mask: (B, M) -> latents (B, L, C)."""

@@ -85,7 +85,7 @@ class IterativePerceiverEncoder(nn.Module):
     def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
         """x: the adapter's raw input, pad_mask: (B, M) True where padded -> (B, L, C)."""
         checkpointed = self.activation_checkpointing and self.training
-        inputs = self.input_adapter(x)  # (B, M, C_in)
+        inputs = self.input_adapter(x).to(self.latents.dtype)  # (B, M, C_in)
         latents = self.latents.unsqueeze(0).expand(inputs.shape[0], -1, -1)  # (B, L, C)
         latents = maybe_checkpoint(
             self.cross_attention, latents, inputs, pad_mask, enabled=checkpointed

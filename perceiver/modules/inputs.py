@@ -83,6 +83,19 @@ class SharedPositionInputs(NamedTuple):
         return torch.cat([self.per_sample, shared], dim=-1)
 
 
+def cast_inputs(
+    inputs: torch.Tensor | SharedPositionInputs, dtype: torch.dtype
+) -> torch.Tensor | SharedPositionInputs:
+    """An adapter's output in the model's compute ``dtype`` (e.g. bf16 weights, while an
+    adapter without parameters scales uint8 pixels with float32 constants)."""
+    if isinstance(inputs, SharedPositionInputs):
+        if inputs.per_sample.dtype == dtype:
+            return inputs
+        shared = inputs.shared.to(dtype)
+        return SharedPositionInputs(inputs.per_sample.to(dtype), shared)
+    return inputs.to(dtype) if inputs.is_floating_point() and inputs.dtype != dtype else inputs
+
+
 class InputAdapter(nn.Module):
     """Maps a modality's raw tensor to (B, M, num_input_channels) input positions.
 

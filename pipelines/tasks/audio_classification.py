@@ -72,12 +72,7 @@ class AudioClassification(Task):
     input_column: ClassVar[str | None] = "audio"
 
     def check_shard_shapes(self, manifest: Any, shards: str) -> None:
-        classes = len(manifest.label_map)
-        if self.cfg.model.num_classes != classes:
-            raise ValueError(
-                f"model.num_classes={self.cfg.model.num_classes} but the shards in {shards!r} "
-                f"have {classes} classes in their label map"
-            )
+        self.check_classes(manifest, shards)
         stored = manifest.config.get("window_samples")
         if stored is not None and self.cfg.model.num_samples > stored:
             raise ValueError(

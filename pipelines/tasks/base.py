@@ -66,6 +66,15 @@ class Task(ABC):
             )
         self.check_shard_shapes(manifest, shards)
 
+    def check_classes(self, manifest: Any, shards: str) -> None:
+        """The model's class count must be the label map's."""
+        classes = len(manifest.label_map)
+        if self.cfg.model.num_classes != classes:
+            raise ValueError(
+                f"model.num_classes={self.cfg.model.num_classes} but the shards in {shards!r} "
+                f"have {classes} classes in their label map"
+            )
+
     def check_shard_shapes(self, manifest: Any, shards: str) -> None:  # noqa: B027
         """Task-specific checks: class counts against the label map, frame sizes, ...
         (none by default)."""

@@ -35,12 +35,7 @@ class ClassificationTask(Task):
     label_column: ClassVar[str] = "label"
 
     def check_shard_shapes(self, manifest: Any, shards: str) -> None:
-        classes = len(manifest.label_map)
-        if self.cfg.model.num_classes != classes:
-            raise ValueError(
-                f"model.num_classes={self.cfg.model.num_classes} but the shards in {shards!r} "
-                f"have {classes} classes in their label map"
-            )
+        self.check_classes(manifest, shards)
 
     def loss(
         self, model: nn.Module, batch: Mapping[str, torch.Tensor], generator: torch.Generator

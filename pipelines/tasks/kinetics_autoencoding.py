@@ -92,12 +92,7 @@ class KineticsAutoencoding(Task):
     config: ClassVar[type[Any]] = KineticsAutoencodingConfig
 
     def check_shard_shapes(self, manifest: Any, shards: str) -> None:
-        classes = len(manifest.label_map)
-        if self.cfg.model.num_classes != classes:
-            raise ValueError(
-                f"model.num_classes={self.cfg.model.num_classes} but the shards in {shards!r} "
-                f"have {classes} classes in their label map"
-            )
+        self.check_classes(manifest, shards)
         stored = (manifest.config.get("num_frames"), manifest.config.get("size"))
         model = (self.cfg.model.num_frames, self.cfg.model.image_size[0])
         if None not in stored and tuple(stored) != model:

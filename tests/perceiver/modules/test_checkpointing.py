@@ -100,3 +100,24 @@ def test_config_switch_reaches_the_encoder():
     logits = model(torch.randint(0, 256, (2, 8, 8, 3), dtype=torch.uint8))
     logits.sum().backward()
     assert logits.shape == (2, 3)
+
+
+def test_a_bf16_model_takes_float32_adapter_features():
+    """Adapters without weights scale uint8 pixels with float32 constants; the encoder casts
+    their output to the model's dtype (both the input-space and the ordinary path)."""
+    torch.manual_seed(0)
+    cfg = ImageClassifierConfig(
+        image_shape=(8, 8, 3),
+        num_classes=3,
+        num_frequency_bands=2,
+        encoder={"num_latents": 4, "num_latent_channels": 8, "num_self_attention_heads": 2},
+    )
+    model = image_classifier(cfg)
+    model.to(torch.bfloat16)
+    model.encoder.input_adapter.float()  # as DeepSpeed leaves buffers: float32 mean/std
+    x = torch.randint(0, 256, (2, 8, 8, 3), dtype=torch.uint8)
+    logits = model(x)
+    assert logits.dtype == torch.bfloat16 and torch.isfinite(logits.float()).all()
+    logits.float().sum().backward()
+    pad = torch.zeros(2, 64, dtype=torch.bool)
+    assert model(x, pad).dtype == torch.bfloat16  # the ordinary path, with a pad mask

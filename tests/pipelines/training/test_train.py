@@ -211,3 +211,21 @@ def test_train_resume_continues_the_same_mlflow_run(toy_shards, mlflow_server, t
     assert steps[: len(first_steps)] == first_steps and len(steps) == 2 * len(first_steps)
     epochs = client.get_metric_history(run.info.run_id, "epoch_train_loss")
     assert len(epochs) == 2
+
+
+def test_bf16_trains_and_logs_an_fp32_model(toy_shards, mlflow_server, tmp_path):
+    """DeepSpeed's bf16 mode (the GPU configs'): the adapters' float32 features are cast to
+    the model's dtype; the logged model is consolidated in fp32."""
+    cfg = tiny_config(
+        toy_shards,
+        tmp_path / "ray",
+        num_classes=2,
+        deepspeed={"precision": "bf16"},
+        train={"epochs": 1, "system_metrics_seconds": 0},
+        tracking={"tracking_uri": mlflow_server, "experiment": "t-bf16"},
+    )
+    run_id, outcome = train_logged(cfg, mlflow_server, "bf16")
+    assert np.isfinite(outcome.metrics["epoch_train_loss"])
+    assert np.isfinite(outcome.metrics["val_top1"])
+    state = logged_state(mlflow_server, run_id)
+    assert all(v.dtype == torch.float32 for v in state.values())
