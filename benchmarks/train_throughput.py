@@ -101,10 +101,10 @@ def trainer_run(task: str, shards: Path, work: Path, overrides: list[str]) -> di
     end_run(uri, run_id)
     client = mlflow.MlflowClient(uri)
     steps_per_epoch = outcome.history[0]["step"]
-    rates = [
-        m.value
-        for m in client.get_metric_history(run_id, "samples_per_second")
-        if m.step > steps_per_epoch  # after the first epoch: warm
+    history = client.get_metric_history(run_id, "samples_per_second")
+    # Warm: after the first epoch (a one-epoch run, the memory ones: after its first 2 steps).
+    rates = [m.value for m in history if m.step > steps_per_epoch] or [
+        m.value for m in history if m.step > 2
     ]
     return {"cfg": cfg, "rate": statistics.median(rates), "last": outcome.history[-1]}
 
