@@ -1,6 +1,7 @@
 """Shared fixtures: one local Ray cluster, one real MLflow server, one sample dataset.
 
-Each engine is real and started once per session: ``ray.init(num_cpus=2)``, an ``mlflow
+Each engine is real and started once per session: a ``ray start --head`` cluster with token
+auth and the job API (2 CPUs), an ``mlflow
 server`` process on 127.0.0.1 (sqlite backend, temp artefact root, stopped by its pid), and
 a generated ImageNet-layout folder preprocessed once by the real Ray Data job.
 """
@@ -8,11 +9,12 @@ a generated ImageNet-layout folder preprocessed once by the real Ray Data job.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.servers import MlflowServer, free_port
 
 SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "torch_extensions"))
@@ -32,12 +36,110 @@ def shared_samples() -> Path:
     return SHARED_SAMPLES
 
 
+@dataclass
+class RayHead:
+    """The session's Ray cluster: a ``ray start --head`` process with token auth."""
+
+    gcs_address: str  # for ray.init and RAY_ADDRESS
+    job_api: str  # the dashboard's http URL, for the job API
+    token: str
+    pid: int
+    temp_dir: Path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Token auth for every Ray process of the session (set before Ray is imported); the
+    session's own cluster, not a developer's RAY_ADDRESS."""
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    os.environ.pop("RAY_ADDRESS", None)
+    os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+
+
+def _wait_for_job_api(url: str, token: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 180
+    request = urllib.request.Request(
+        f"{url}/api/version", headers={"Authorization": f"Bearer {token}"}
+    )
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"ray start --head exited with {proc.returncode}: {log.read_text()}")
+        try:
+            with urllib.request.urlopen(request, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"the Ray head's job API did not answer in 180 s: {log.read_text()}")
+        time.sleep(1)
+
+
 @pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[None]:
+def ray_head() -> Iterator[RayHead]:
+    """One local Ray cluster for the whole session, started as users start one:
+    ``ray start --head`` with ``RAY_AUTH_MODE=token`` and a known token, on 127.0.0.1 at free
+    ports, with the dashboard (the job API). Stopped by its process group, never ``ray stop``.
+    The test process and every CLI subprocess connect to it through ``RAY_ADDRESS``."""
+    temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: socket paths
+    ports = [free_port() for _ in range(7)]
+    venv_bin = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}"}
+    log = temp_dir / "head.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [
+                str(Path(venv_bin) / "ray"),
+                "start",
+                "--head",
+                "--block",
+                "--node-ip-address=127.0.0.1",
+                f"--port={ports[0]}",
+                "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={ports[1]}",
+                f"--dashboard-agent-listen-port={ports[2]}",
+                f"--dashboard-agent-grpc-port={ports[3]}",
+                f"--metrics-export-port={ports[4]}",
+                f"--runtime-env-agent-port={ports[5]}",
+                f"--ray-client-server-port={ports[6]}",
+                "--num-cpus=2",
+                f"--temp-dir={temp_dir}",
+                "--disable-usage-stats",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    head = RayHead(
+        gcs_address=f"127.0.0.1:{ports[0]}",
+        job_api=f"http://127.0.0.1:{ports[1]}",
+        token=os.environ["RAY_AUTH_TOKEN"],
+        pid=proc.pid,
+        temp_dir=temp_dir,
+    )
+    try:
+        _wait_for_job_api(head.job_api, head.token, proc, log)
+        os.environ["RAY_ADDRESS"] = head.gcs_address
+        yield head
+    finally:
+        os.environ.pop("RAY_ADDRESS", None)
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(ray_head: RayHead) -> Iterator[None]:
+    """This process connected to the session's cluster."""
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=True)
+        ray.init(address=ray_head.gcs_address, log_to_driver=True)
     from ray.data import DataContext
 
     DataContext.get_current().enable_progress_bars = False
@@ -45,66 +147,11 @@ def ray_cluster() -> Iterator[None]:
     ray.shutdown()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``mlflow server`` on 127.0.0.1; yields its http URI."""
-    root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    mlflow_bin = Path(sys.executable).parent / "mlflow"
-    log = (root / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(mlflow_bin),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(
-                f"mlflow server exited with {proc.returncode}: {(root / 'server.log').read_text()}"
-            )
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail(
-                f"mlflow server did not answer in 120 s: {(root / 'server.log').read_text()}"
-            )
-        time.sleep(0.5)
-    try:
-        yield uri
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+    with MlflowServer(tmp_path_factory.mktemp("mlflow-server")) as server:
+        yield server.uri
 
 
 @dataclass
