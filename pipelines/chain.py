@@ -74,7 +74,6 @@ def run_pipeline(
     from pipelines.cluster import init_ray
     from pipelines.evaluation.evaluate import evaluate
     from pipelines.tasks import task_for
-    from pipelines.tracking.registry import promote, register
     from pipelines.tracking.runs import end_run, resolve_tracking_uri, start_run
     from pipelines.training.driver import run_name_for, train
     from preprocessing.engine.manifest import read_manifest
@@ -124,31 +123,52 @@ def run_pipeline(
         out.step(n, total, f"evaluate on '{cfg.data.val_split}' (Ray Data batch inference)")
         result = evaluate(cfg, run_id, tracking_uri)
         summary.val_metrics, summary.pictures = result.metrics, result.pictures
-        n += 1
-        summary.model_name = task.model_name
-        out.step(n, total, f"register '{summary.model_name}' in the MLflow registry")
-        summary.version = register(tracking_uri, run_id, summary.model_name)
-        n += 1
-        direction = "higher" if task.higher_is_better else "lower"
-        out.step(
-            n,
-            total,
-            f"promote: move '{cfg.tracking.alias}' if {task.metric} is not worse "
-            f"({direction} wins)",
-        )
-        summary.promotion = promote(
-            tracking_uri,
-            summary.model_name,
-            summary.version,
-            alias=cfg.tracking.alias,
-            metric=task.metric,
-            higher_is_better=task.higher_is_better,
-        )
     except BaseException:
         end_run(tracking_uri, run_id, status="FAILED")
         raise
     end_run(tracking_uri, run_id)
+    # The run is complete; a registry that fails below loses nothing, and says what to rerun.
+    register_and_promote(cfg, task, summary, n, total)
     return summary
+
+
+def register_and_promote(cfg: Any, task: Any, summary: PipelineSummary, n: int, total: int) -> None:
+    from pipelines.registry.errors import registry_errors
+    from pipelines.registry.promotion import promote
+    from pipelines.registry.versions import register
+
+    out = console()
+    tracking_uri, run_id = summary.tracking_uri, summary.run_id
+    n += 1
+    summary.model_name = task.model_name
+    out.step(n, total, f"register '{summary.model_name}' in the MLflow registry")
+    with registry_errors(
+        tracking_uri,
+        "register",
+        f"perceiver-pipeline register --run-id {run_id} --model-name {summary.model_name}",
+    ):
+        summary.version = register(tracking_uri, run_id, summary.model_name)
+    n += 1
+    direction = "higher" if task.higher_is_better else "lower"
+    out.step(
+        n,
+        total,
+        f"promote: score challenger v{summary.version} and '{cfg.tracking.alias}' on "
+        f"'{cfg.data.val_split}', move it if {task.metric} wins ({direction} is better)",
+    )
+    with registry_errors(
+        tracking_uri,
+        "promote",
+        f"perceiver-pipeline promote --model-name {summary.model_name} --version {summary.version}",
+    ):
+        summary.promotion = promote(
+            tracking_uri,
+            summary.model_name,
+            version=summary.version,
+            margin=cfg.tracking.promotion_margin,
+            alias=cfg.tracking.alias,
+            overrides=[f"data.shards={cfg.data.shards}"],
+        )
 
 
 def ui_hint(tracking_uri: str) -> str:
@@ -191,7 +211,7 @@ def format_summary(s: PipelineSummary) -> str:
             )
     lines.append(f"mlflow run   {s.run_id}  ({s.tracking_uri})")
     if s.version:
-        lines.append(f"model        {s.model_name} version {s.version}")
+        lines.append(f"model        {s.model_name} version {s.version} (alias 'challenger')")
     p = s.promotion
     if p is not None:
         verdict = "moved to" if p.promoted else "stays on"

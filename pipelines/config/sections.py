@@ -95,7 +95,10 @@ class TrackingConfig(StrictModel):
     )
     experiment: str = "perceiver-io"
     model_name: str | None = Field(None, description="registered model (default: perceiver-<task>)")
-    alias: str = Field("champion", description="alias moved to a version that wins")
+    alias: str = Field("champion", description="alias moved to a challenger that wins")
+    promotion_margin: float = Field(
+        0.0, ge=0, description="how much the challenger must beat the champion by (metric units)"
+    )
 
 
 class PipelineConfigBase(StrictModel):

@@ -67,9 +67,14 @@ def split_dataset(shards: Path, split: str, columns: list[str]) -> Any:
 
 
 def score_models(
-    cfg: Any, model_uris: dict[str, str], tracking_uri: str, split: str | None = None
+    cfg: Any,
+    model_uris: dict[str, str],
+    tracking_uri: str,
+    split: str | None = None,
+    label: str | None = None,
 ) -> dict[str, Scores]:
-    """{name: model URI} -> {name: its metrics and records on ``split`` (default val)}."""
+    """{name: model URI} -> {name: its metrics and records on ``split`` (default val)};
+    ``label`` names the progress bar (default ``evaluate <split>``)."""
     from ray.data import ActorPoolStrategy
 
     from pipelines.tasks import task_for
@@ -93,7 +98,7 @@ def score_models(
     split = split or cfg.data.val_split
     rows = read_manifest(cfg.data.shards).splits[split].rows
     parts: dict[str, list[np.ndarray]] = {}
-    with console().progress(rows, f"evaluate {split}", unit="row") as bar:
+    with console().progress(rows, label or f"evaluate {split}", unit="row") as bar:
         for batch in scored.iter_batches(batch_format="numpy", batch_size=None):
             for key, value in batch.items():
                 parts.setdefault(key, []).append(value)

@@ -46,8 +46,11 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def start_run(
     cfg: Any, tracking_uri: str, run_name: str | None = None, tags: dict[str, str] | None = None
 ) -> str:
-    """Create the pipeline's MLflow run (driver side) and return its id."""
+    """Create the pipeline's MLflow run (driver side), tagged with its task and what it is
+    made from (``pipelines.tracking.provenance``), and return its id."""
     from mlflow import MlflowClient
+
+    from pipelines.tracking.provenance import run_tags
 
     client = MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name(cfg.tracking.experiment)
@@ -55,7 +58,12 @@ def start_run(
     run = client.create_run(
         exp_id,
         run_name=run_name,
-        tags={"perceiver.task": cfg.task, "perceiver.model": cfg.model.task, **(tags or {})},
+        tags={
+            "perceiver.task": cfg.task,
+            "perceiver.model": cfg.model.task,
+            **run_tags(cfg),
+            **(tags or {}),
+        },
     )
     return run.info.run_id
 
