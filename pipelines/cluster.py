@@ -32,13 +32,19 @@ def init_ray(num_cpus: int | None = None) -> None:
         return
     # DeepSpeed JIT-builds a comm op on first use; keep the build where it survives runs.
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(DEFAULT_EXTENSIONS_DIR))
-    address = os.environ.get("RAY_ADDRESS")
+    address = os.environ.get("RAY_ADDRESS", "")
     # Ray Data's per-operator progress dumps: the commands draw their own bars instead.
     from ray.data import DataContext
 
     DataContext.get_current().enable_progress_bars = False
+    if address.startswith(("http://", "https://")):
+        raise ValueError(
+            f"RAY_ADDRESS={address} is a cluster's job API: run this command there with "
+            "'perceiver-pipeline submit -- COMMAND ...', or unset RAY_ADDRESS to run it on a "
+            "local cluster"
+        )
     if address:
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, log_to_driver=True, **_forwarded_env())
         return
     global _STARTED_HERE
     ray.init(num_cpus=num_cpus, log_to_driver=True)
@@ -46,6 +52,18 @@ def init_ray(num_cpus: int | None = None) -> None:
 
 
 _STARTED_HERE = False
+
+
+def _forwarded_env() -> dict:
+    """MLflow's address and credentials for the workers of a cluster we connect to (a local
+    cluster started here inherits our environment; a running one does not). A Ray job's
+    driver already has them in its job's runtime environment."""
+    from pipelines.jobs.runtime import FORWARDED_ENV
+
+    env_vars = {name: os.environ[name] for name in FORWARDED_ENV if os.environ.get(name)}
+    if not env_vars or os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR"):
+        return {}
+    return {"runtime_env": {"env_vars": env_vars}}
 
 
 def shutdown_ray() -> None:

@@ -17,10 +17,13 @@ from pathlib import Path
 import pipelines.cli.convert_cmd as convert_cmd
 import pipelines.cli.data_cmd as data_cmd
 import pipelines.cli.demo as demo
+import pipelines.cli.jobs_cmd as jobs_cmd
 import pipelines.cli.registry_cmd as registry_cmd
 import pipelines.cli.train_cmd as train_cmd
+import pipelines.cli.workflow_cmd as workflow_cmd
 from pipelines.config.loader import ConfigError
 from pipelines.console import console
+from pipelines.errors import PipelineError
 
 DESCRIPTION = """\
 Perceiver IO pipeline: preprocess raw media with Ray Data, train any task with Ray Train +
@@ -28,7 +31,8 @@ DeepSpeed ZeRO, evaluate, and register/promote models in MLflow.
 
 Environment: RAY_ADDRESS (connect to a cluster; default: start a local one),
 MLFLOW_TRACKING_URI (default: MLflow's own, a mlflow.db sqlite file in this directory),
-RAY_AUTH_MODE / RAY_AUTH_TOKEN (Ray token authentication; on by default).
+RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH (the token of a cluster with token auth; a local
+cluster started here writes ~/.ray/auth_token).
 Engine output (Ray, DeepSpeed, MLflow) goes to a log file named at the start; --verbose
 shows it instead."""
 
@@ -85,18 +89,24 @@ COMMANDS: dict[str, Command] = {
         config_keys=True,
     ),
     "register": Command(
-        "register a run's model in the MLflow Model Registry",
+        "register a run's model as the challenger in the MLflow Model Registry",
         registry_cmd.add_register_args,
         registry_cmd.run_register,
-        "Create a new version of --model-name from the model logged by --run-id.",
+        "Create a new version of --model-name from the model logged by --run-id, give it "
+        "the alias 'challenger', and tag it with the training run, the data manifest "
+        "version and hash, the config hash and the code version.",
     ),
     "promote": Command(
-        "move an alias to a version if its task's metric is not worse",
+        "make the challenger champion if it beats the champion on the same data",
         registry_cmd.add_promote_args,
         registry_cmd.run_promote,
-        "Move --alias (default champion) to --version only if its task's metric (val_top1, "
-        "val_mAP: higher wins; val_epe, val_loss of the autoencoder: lower wins) is at least "
-        "as good as the current holder's; the decision is tagged on the version.",
+        registry_cmd.PROMOTE_DESCRIPTION,
+    ),
+    "rollback": Command(
+        "move the champion back to the previous one",
+        registry_cmd.add_rollback_args,
+        registry_cmd.run_rollback,
+        registry_cmd.ROLLBACK_DESCRIPTION,
     ),
     "run": Command(
         "the whole chain: [preprocess], train, evaluate, register, promote",
@@ -105,6 +115,27 @@ COMMANDS: dict[str, Command] = {
         "Run every step in order on one config; with --input, preprocess that raw folder "
         "into data.shards first.",
         config_keys=True,
+    ),
+    "workflow": Command(
+        workflow_cmd.HELP,
+        workflow_cmd.add_workflow_args,
+        workflow_cmd.run,
+        workflow_cmd.DESCRIPTION,
+    ),
+    "submit": Command(
+        jobs_cmd.SUBMIT_HELP,
+        jobs_cmd.add_submit_args,
+        jobs_cmd.run_submit,
+        jobs_cmd.SUBMIT_DESCRIPTION,
+        engines=False,
+    ),
+    "jobs": Command(
+        jobs_cmd.JOBS_HELP,
+        jobs_cmd.add_jobs_args,
+        jobs_cmd.run_jobs,
+        "jobs list: every job at the cluster; jobs status|logs|stop ID: one job (status "
+        "exits 1 for FAILED, 3 for STOPPED). The address and token are found as for submit.",
+        engines=False,
     ),
     "convert": Command(
         "convert a Hugging Face transformers Perceiver checkpoint into our model",
@@ -162,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.configure(args.log_dir or default, args.command, verbose=args.verbose)
     try:
         return command.run(args)
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, PipelineError) as exc:
         print(f"perceiver-pipeline {args.command}: error: {exc}", file=out.errors)
         if out.log_path is not None:
             print(f"(engine logs: {out.log_path})", file=out.errors)

@@ -15,7 +15,8 @@ def add_config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
         "--config",
         type=Path,
         required=required,
-        help="pipeline YAML naming its task (see pipelines/configs/*.yaml); keys listed below",
+        help="pipeline YAML naming its task, or the name of a shipped one (pipelines/configs: "
+        "image_classification, image_classification_debug, ...); keys listed below",
     )
     p.add_argument(
         "--set",

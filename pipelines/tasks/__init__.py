@@ -78,8 +78,11 @@ def load_config(
     overrides: Iterable[str] = (),
     base: dict[str, Any] | None = None,
 ) -> AnyPipelineConfig:
-    """Load YAML (or ``base``), apply ``KEY=VALUE`` overrides, validate for its task."""
-    tree, source = load_tree(path, overrides, base)
+    """Load YAML (or ``base``), apply ``KEY=VALUE`` overrides, validate for its task.
+
+    ``path`` is a file, or the name of a shipped config (``image_classification_debug``,
+    with or without ``.yaml``) when no such file exists here."""
+    tree, source = load_tree(resolve_config_path(path), overrides, base)
     config: AnyPipelineConfig = validate(PipelineConfig, tree, source, CONFIGS, key_owners)
     return config
 
@@ -90,6 +93,14 @@ def pipeline_config(data: dict[str, Any]) -> AnyPipelineConfig:
         PipelineConfig, data, "(dumped config)", CONFIGS, key_owners
     )
     return config
+
+
+def resolve_config_path(path: Path | str | None) -> Path | str | None:
+    """``path`` if it is a file (or None); else the shipped config of that bare name."""
+    if path is None or Path(path).is_file() or len(Path(path).parts) != 1:
+        return path
+    name = Path(path).name.removesuffix(".yaml")
+    return CONFIGS_DIR / f"{name}.yaml" if (CONFIGS_DIR / f"{name}.yaml").is_file() else path
 
 
 def builtin_config_path(name: str) -> Path:
@@ -138,5 +149,6 @@ __all__ = [
     "load_config",
     "option_help",
     "pipeline_config",
+    "resolve_config_path",
     "task_for",
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,4 +52,25 @@ def debug_config(task: str, shards: Path, storage: Path, *overrides: str) -> Any
     return load_config(
         builtin_config_path(f"{task}_debug"),
         [f"data.shards={shards}", f"train.storage_path={storage}", *overrides],
+    )
+
+
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    drop: tuple[str, ...] = (),
+    timeout: float = 600,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``perceiver-pipeline ARGS`` as a user runs it: the console script in a subprocess,
+    with this environment plus ``env``, less the variables in ``drop``."""
+    script = Path(sys.executable).parent / "perceiver-pipeline"
+    full = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in drop}
+    return subprocess.run(
+        [str(script), *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
     )

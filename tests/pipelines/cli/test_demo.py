@@ -46,6 +46,7 @@ def test_demo_prints_steps_and_summary_and_logs_the_engines(mlflow_server, tmp_p
         "preprocess image",
         "train",
         "evaluate val",
+        "promote",
     ], proc.stderr
     assert progress[0].startswith("engine logs (Ray, DeepSpeed, MLflow): ")
     for needle in (

@@ -10,7 +10,11 @@ COMMANDS_LISTED = [
     "evaluate",
     "register",
     "promote",
+    "rollback",
     "run",
+    "workflow",
+    "submit",
+    "jobs",
     "convert",
 ]
 
@@ -89,3 +93,21 @@ def test_sample_data_writes_the_layout(tmp_path, capsys):
 def test_parser_requires_a_command():
     with pytest.raises(SystemExit):
         build_parser().parse_args([])
+
+
+def test_submit_and_jobs_without_an_address_name_both_ways_to_give_it(capsys, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert main(["jobs", "list"]) == 2
+    assert "pass --address http://HEAD:8265 or set RAY_ADDRESS" in capsys.readouterr().err
+
+
+def test_submit_refuses_a_command_that_cannot_run_as_a_job(capsys):
+    assert main(["submit", "--address", "http://127.0.0.1:1", "--", "demo"]) == 2
+    assert "'demo' cannot be submitted; submit one of: preprocess" in capsys.readouterr().err
+
+
+def test_a_bad_workflow_file_exits_2_naming_the_key(tmp_path, capsys):
+    p = tmp_path / "w.yaml"
+    p.write_text("name: w\nconfig: image_classification_debug\nsteps: [{kind: trian}]\n")
+    assert main(["workflow", "run", str(p)]) == 2
+    assert "invalid workflow" in capsys.readouterr().err
