@@ -10,7 +10,7 @@ import contextlib
 import io
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,9 @@ KUBERAY = DEPLOY / "kuberay"
 MLFLOW = DEPLOY / "mlflow"
 DOCKERFILE = DEPLOY / "Dockerfile"
 CONFIGS = REPO / "pipelines" / "configs"
+WORKFLOWS = REPO / "pipelines" / "workflows"
 IMAGE_CONFIG_DIR = "/app/configs"  # where deploy/Dockerfile copies pipelines/configs
+IMAGE_WORKFLOW_DIR = "/app/workflows"  # ... and pipelines/workflows
 SHELL_SEPARATORS = {"&&", "||", ";", "|", "&"}
 
 Doc = dict[str, Any]
@@ -56,6 +58,13 @@ def load(folder: Path) -> list[Manifest]:
 
 def of_kind(manifests: list[Manifest], kind: str) -> list[Manifest]:
     return [m for m in manifests if m.doc.get("kind") == kind]
+
+
+def one(manifests: list[Manifest], kind: str, name: str | None = None) -> Doc:
+    """The one object of ``kind`` (and ``name``) in ``manifests``."""
+    found = [m for m in of_kind(manifests, kind) if name in (None, name_of(m.doc))]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {[m.label for m in found]}"
+    return found[0].doc
 
 
 # --- Ray cluster specs, pod specs, containers ------------------------------------------------
@@ -204,26 +213,86 @@ def commands(doc: Doc) -> list[tuple[str, list[str]]]:
     return out
 
 
+def cli_calls(doc: Doc) -> list[list[str]]:
+    """The arguments of every ``perceiver-pipeline`` call in ``doc``."""
+    return [call for _, argv in commands(doc) for call in pipeline_invocations(argv)]
+
+
 def repo_config(path_in_image: Path) -> Path:
     """The repository file that deploy/Dockerfile copies to ``path_in_image``."""
     rel = path_in_image.relative_to(IMAGE_CONFIG_DIR)
     return CONFIGS / rel
 
 
-def check_cli_call(args: list[str]) -> list[str]:
-    """``args`` parse with the real CLI parser; a config and its --set keys load."""
+def parse_cli(args: list[str]) -> tuple[Any, list[str]]:
+    """(namespace, []) if ``args`` parse with the real CLI parser, else (None, [problem])."""
     from pipelines.cli import build_parser
-    from pipelines.tasks import ConfigError, load_config
 
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
-            ns = build_parser().parse_args(args)
+            return build_parser().parse_args(args), []
     except SystemExit as exc:
-        return [
+        return None, [
             f"`perceiver-pipeline {shlex.join(args)}` does not parse (exit {exc.code}): "
             f"{stderr.getvalue().strip()}"
         ]
+
+
+def positionals(*subcommands: str) -> list[str]:
+    """The dests of the positional arguments of ``perceiver-pipeline SUBCOMMAND...``."""
+    import argparse
+
+    from pipelines.cli import build_parser
+
+    parser = build_parser()
+    for name in subcommands:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[name]
+    return [a.dest for a in parser._actions if not a.option_strings]
+
+
+def workflow_file(path_or_name: str) -> Path | None:
+    """The repository file that ``workflow run`` FILE names: a path in the image's workflow
+    dir, or the bare name of a built-in workflow (package data in pipelines/workflows)."""
+    if path_or_name.startswith(IMAGE_WORKFLOW_DIR + "/"):
+        return WORKFLOWS / Path(path_or_name).relative_to(IMAGE_WORKFLOW_DIR)
+    if "/" not in path_or_name:
+        return WORKFLOWS / path_or_name
+    return None
+
+
+def check_cli_call(args: list[str]) -> list[str]:
+    """``args`` parse with the real CLI parser; a config and its --set keys load, a workflow
+    file exists in the image, and the command after ``submit ... --`` checks too."""
+    from pipelines.tasks import ConfigError, load_config
+
+    ns, problems = parse_cli(args)
+    if ns is None:
+        return problems
+    if ns.command != args[0]:  # main() dispatches on args.command
+        return [
+            f"`perceiver-pipeline {shlex.join(args)}` parses, but args.command is "
+            f"{ns.command!r}, not {args[0]!r}: a dest of the subcommand clobbers it"
+        ]
+    if ns.command == "submit":
+        if "--" not in args:
+            return [f"`perceiver-pipeline {shlex.join(args)}`: no `--` before the command"]
+        return check_cli_call(args[args.index("--") + 1 :])
+    if ns.command == "workflow" and args[1:2] == ["run"]:
+        (dest,) = positionals("workflow", "run")
+        file = str(getattr(ns, dest))
+        repo_file = workflow_file(file)
+        if repo_file is None:
+            return [f"workflow {file} is not under {IMAGE_WORKFLOW_DIR} nor a built-in name"]
+        if not repo_file.is_file():
+            return [f"workflow {file}: {repo_file.relative_to(REPO)} not found in the repo"]
+        from pipelines.workflows.spec import load_workflow
+
+        try:
+            load_workflow(repo_file, ns.overrides, ns.input)
+        except ConfigError as exc:
+            return [f"workflow {file} with {ns.overrides}: {exc}"]
     if ns.command == "preprocess":
         from pipelines.cli.data_cmd import PREPROCESS_OPTIONS
         from preprocessing.modalities import modality_config
@@ -255,3 +324,43 @@ def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
             word, _, rest = line.strip().partition(" ")
             out.append((word.upper(), rest.strip()))
     return out
+
+
+# --- deliberately broken copies ----------------------------------------------------------------
+
+
+def _walk(doc: Any, parts: list[str]) -> Any:
+    node = doc
+    for p in parts:
+        node = node[int(p)] if isinstance(node, list) else node[p]
+    return node
+
+
+def set_at(path: str, value: Any) -> Callable[[Any], None]:
+    """A mutation that sets the dotted ``path`` (list indices as numbers) to ``value``."""
+
+    def mutate(doc: Any) -> None:
+        *parents, last = path.split(".")
+        node = _walk(doc, parents)
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return mutate
+
+
+def delete_at(path: str) -> Callable[[Any], None]:
+    def mutate(doc: Any) -> None:
+        *parents, last = path.split(".")
+        node = _walk(doc, parents)
+        del node[int(last) if isinstance(node, list) else last]
+
+    return mutate
+
+
+def append_at(path: str, value: Any) -> Callable[[Any], None]:
+    def mutate(doc: Any) -> None:
+        _walk(doc, path.split(".")).append(value)
+
+    return mutate

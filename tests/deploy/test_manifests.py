@@ -1,25 +1,18 @@
-"""deploy/: the KubeRay manifests against the KubeRay v1.7 CRDs, the MLflow objects, the image.
+"""deploy/: the KubeRay manifests against the KubeRay v1.7 CRDs, their commands, the image.
 
 Nothing here talks to a Kubernetes cluster or a container engine (there is none): the ray.io
 objects are validated against the CRDs' openAPIV3Schema (tests/deploy/k8s_schema.py), the
-commands against the real CLI parser and config loader, and the MLflow server's arguments by
-starting a real ``mlflow server`` with them on 127.0.0.1.
+commands against the real CLI parser and config loader. The MLflow objects are in
+test_mlflow.py, the CronJob in test_cronjob.py, credentials/exposure/NetworkPolicies and the
+schema of every object in test_security.py.
 """
 
 from __future__ import annotations
 
 import copy
-import os
 import re
 import shlex
-import signal
-import socket
-import subprocess
-import sys
-import time
 import tomllib
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +31,7 @@ RAY_KINDS = {"RayCluster", "RayJob", "RayCronJob"}
 
 ALL = mf.load(mf.DEPLOY)
 KUBERAY = mf.load(mf.KUBERAY)
-MLFLOW = mf.load(mf.MLFLOW)
 RAY = [m for m in KUBERAY if m.doc.get("apiVersion") == "ray.io/v1"]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def kuberay_crds() -> Path:
-    try:
-        return ks.crd_dir()
-    except FileNotFoundError as exc:
-        pytest.fail(str(exc))
 
 
 def _pyproject_pin(package: str) -> str:
@@ -59,10 +43,7 @@ def _pyproject_pin(package: str) -> str:
     raise AssertionError(f"no exact pin for {package} in pyproject.toml")
 
 
-def _one(manifests: list[mf.Manifest], kind: str) -> dict[str, Any]:
-    found = mf.of_kind(manifests, kind)
-    assert len(found) == 1, f"expected one {kind}, found {[m.label for m in found]}"
-    return found[0].doc
+_one = mf.one
 
 
 def _train_job() -> dict[str, Any]:
@@ -73,8 +54,7 @@ def _cron() -> dict[str, Any]:
     return _one(KUBERAY, "RayCronJob")
 
 
-def _cli_calls(doc: dict[str, Any]) -> list[list[str]]:
-    return [call for _, argv in mf.commands(doc) for call in mf.pipeline_invocations(argv)]
+_cli_calls = mf.cli_calls
 
 
 def _parsed(args: list[str]) -> Any:
@@ -88,7 +68,16 @@ def _parsed(args: list[str]) -> Any:
 
 def test_deploy_folder_holds_the_expected_objects() -> None:
     kinds = sorted(str(m.doc.get("kind")) for m in ALL)
-    assert {*RAY_KINDS, "Deployment", "Service", "PersistentVolumeClaim"} <= set(kinds), kinds
+    assert {
+        *RAY_KINDS,
+        "CronJob",
+        "NetworkPolicy",
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "PersistentVolumeClaim",
+        "Namespace",
+    } == set(kinds), kinds
     assert {m.doc["kind"] for m in RAY} == RAY_KINDS
 
 
@@ -124,41 +113,7 @@ def test_crd_schemas_do_not_close_objects_themselves() -> None:
     assert any("shutdownAfterJobFinish" in e for e in ks.validate_custom_resource(doc))
 
 
-def _set(path: str, value: Any) -> Any:
-    """A mutation that sets the dotted ``path`` (list indices as numbers) to ``value``."""
-
-    def mutate(doc: dict[str, Any]) -> None:
-        *parents, last = path.split(".")
-        node: Any = doc
-        for p in parents:
-            node = node[int(p)] if isinstance(node, list) else node[p]
-        if isinstance(node, list):
-            node[int(last)] = value
-        else:
-            node[last] = value
-
-    return mutate
-
-
-def _delete(path: str) -> Any:
-    def mutate(doc: dict[str, Any]) -> None:
-        *parents, last = path.split(".")
-        node: Any = doc
-        for p in parents:
-            node = node[int(p)] if isinstance(node, list) else node[p]
-        del node[last]
-
-    return mutate
-
-
-def _append(path: str, value: Any) -> Any:
-    def mutate(doc: dict[str, Any]) -> None:
-        node: Any = doc
-        for p in path.split("."):
-            node = node[int(p)] if isinstance(node, list) else node[p]
-        node.append(value)
-
-    return mutate
+_set, _delete, _append = mf.set_at, mf.delete_at, mf.append_at
 
 
 RC = "spec.rayClusterSpec"
@@ -489,167 +444,6 @@ def test_cron_cluster_has_no_gpus() -> None:
     assert not _gpu_groups(spec)
 
 
-# --- MLflow ----------------------------------------------------------------------------------
-
-
-def _mlflow_container() -> dict[str, Any]:
-    deployment = _one(MLFLOW, "Deployment")
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    return container
-
-
-def _mlflow_args() -> dict[str, str]:
-    c = _mlflow_container()
-    assert c["command"] == ["mlflow", "server"]
-    out = {}
-    for arg in c["args"]:
-        key, _, value = arg.partition("=")
-        out[key] = value
-    return out
-
-
-def test_mlflow_objects_have_the_required_fields() -> None:
-    assert {m.doc["kind"] for m in MLFLOW} == {"Deployment", "Service", "PersistentVolumeClaim"}
-    expected = {"Deployment": "apps/v1", "Service": "v1", "PersistentVolumeClaim": "v1"}
-    for m in MLFLOW:
-        assert m.doc["apiVersion"] == expected[m.doc["kind"]], m.label
-        assert mf.name_of(m.doc) != "?" and isinstance(m.doc.get("spec"), dict), m.label
-
-
-def test_mlflow_objects_are_valid_against_the_core_schemas() -> None:
-    deployment = _one(MLFLOW, "Deployment")
-    assert not ks.errors(deployment["spec"]["template"], ks.pod_template_schema())
-    assert not ks.errors(_one(MLFLOW, "Service"), ks.service_schema())
-    assert not ks.errors(_one(MLFLOW, "PersistentVolumeClaim")["spec"], ks.pvc_spec_schema())
-    broken = copy.deepcopy(deployment["spec"]["template"])
-    broken["spec"]["containers"][0]["readinessProbe"]["httpGet"]["paht"] = "/health"
-    assert ks.errors(broken, ks.pod_template_schema())
-
-
-def test_mlflow_deployment_selects_its_pods_and_mounts_its_claim() -> None:
-    deployment = _one(MLFLOW, "Deployment")
-    spec = deployment["spec"]
-    labels = spec["template"]["metadata"]["labels"]
-    selector = spec["selector"]["matchLabels"]
-    assert selector and selector.items() <= labels.items()
-    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"  # RWO + sqlite
-    claims = {
-        v["name"]: v["persistentVolumeClaim"]["claimName"]
-        for v in spec["template"]["spec"]["volumes"]
-    }
-    pvc = _one(MLFLOW, "PersistentVolumeClaim")
-    assert mf.name_of(pvc) in claims.values()
-    assert pvc["spec"]["resources"]["requests"]["storage"]
-
-
-def test_mlflow_service_targets_the_container_port() -> None:
-    service = _one(MLFLOW, "Service")
-    deployment = _one(MLFLOW, "Deployment")
-    labels = deployment["spec"]["template"]["metadata"]["labels"]
-    assert service["spec"]["selector"].items() <= labels.items()
-    ports = {p["name"]: p["containerPort"] for p in _mlflow_container()["ports"]}
-    for port in service["spec"]["ports"]:
-        target = port["targetPort"]
-        assert target in ports or target in ports.values(), f"targetPort {target} not exposed"
-    args = _mlflow_args()
-    assert int(args["--port"]) in ports.values()
-
-
-def test_mlflow_server_arguments() -> None:
-    c = _mlflow_container()
-    args = _mlflow_args()
-    assert args["--host"] == "0.0.0.0"
-    mounts = [vm["mountPath"] for vm in c["volumeMounts"]]
-    assert any(args["--artifacts-destination"].startswith(m + "/") for m in mounts)
-    backend = mf.env_of(c)["MLFLOW_BACKEND_STORE_URI"]["value"]
-    assert args["--backend-store-uri"] == "$(MLFLOW_BACKEND_STORE_URI)"
-    assert backend.startswith("sqlite:////") and any(backend[10:].startswith(m) for m in mounts)
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-        assert c[probe]["httpGet"]["path"] == "/health", probe
-
-
-def test_ray_pods_reach_mlflow_through_its_service() -> None:
-    service = _one(MLFLOW, "Service")
-    (port,) = service["spec"]["ports"]
-    uri = f"http://{mf.name_of(service)}:{port['port']}"
-    allowed = _mlflow_args()["--allowed-hosts"].split(",")
-    assert f"{mf.name_of(service)}:{port['port']}" in allowed  # else MLflow answers 403
-    for m in RAY:
-        for where, spec in mf.ray_cluster_specs(m.doc):
-            for group, template in mf.group_templates(spec):
-                env = mf.env_of(template["spec"]["containers"][0])
-                if m.doc["kind"] == "RayCronJob" and "MLFLOW_TRACKING_URI" not in env:
-                    continue  # preprocessing does not use MLflow
-                assert env["MLFLOW_TRACKING_URI"]["value"] == uri, (m.label, where, group)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get(url: str, host: str) -> int:
-    req = urllib.request.Request(url, headers={"Host": host})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-
-
-def test_mlflow_server_starts_with_the_deployment_arguments(tmp_path: Path) -> None:
-    """The Deployment's own args, on 127.0.0.1 with local paths: /health answers and the
-    Service host (what MLFLOW_TRACKING_URI sends as Host) is accepted, another host is not."""
-    c = _mlflow_container()
-    port = _free_port()
-    env = {e["name"]: e["value"] for e in c["env"]}
-    mount = c["volumeMounts"][0]["mountPath"]
-    args = []
-    for arg in c["args"]:
-        for name, value in env.items():
-            arg = arg.replace(f"$({name})", value)
-        arg = arg.replace(mount, str(tmp_path)).replace("--host=0.0.0.0", "--host=127.0.0.1")
-        arg = re.sub(r"^--port=\d+$", f"--port={port}", arg)
-        args.append(arg)
-    mlflow_bin = Path(sys.executable).parent / c["command"][0]
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [str(mlflow_bin), *c["command"][1:], *args],
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"mlflow server exited: {(tmp_path / 'server.log').read_text()}")
-            try:
-                if _get(f"{base}/health", f"127.0.0.1:{port}") == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no answer in 120 s: {(tmp_path / 'server.log').read_text()}")
-            time.sleep(0.5)
-        api = f"{base}/api/2.0/mlflow/experiments/search?max_results=1"
-        assert _get(api, "mlflow:5000") == 200
-        assert _get(api, "evil.example:5000") == 403
-        assert _get(f"{base}/health", "evil.example:5000") == 200  # kubelet probes by pod IP
-        assert (tmp_path / "mlflow.db").is_file()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=20)
-        log.close()
-
-
 # --- the image ---------------------------------------------------------------------------------
 
 
@@ -670,6 +464,13 @@ def test_dockerfile_matches_the_project() -> None:
     for s in sources:
         assert (mf.REPO / s).exists(), s
     assert ("COPY", "pipelines/configs/ /app/configs/") in instr  # --config /app/configs/...
+    assert ("COPY", "pipelines/workflows/ /app/workflows/") in instr  # workflow run /app/...
+    # The MLflow server's auth extra, PostgreSQL driver and S3 client, pinned, by default.
+    extra = dict(p.split("==") for p in args["EXTRA_PIP_PACKAGES"].strip('"').split())
+    assert {"mlflow[auth]", "psycopg2-binary", "boto3"} <= extra.keys(), extra
+    assert extra["mlflow[auth]"] == _pyproject_pin("mlflow")
+    assert all(re.fullmatch(r"\d+(\.\d+)+", v) for v in extra.values()), extra
+    assert any("${EXTRA_PIP_PACKAGES}" in a for w, a in instr if w == "RUN" and "pip install" in a)
     # Non-root, numerically, after the installs.
     users = [a for w, a in instr if w == "USER"]
     assert users and users[-1].split(":")[0].isdigit() and users[-1].split(":")[0] != "0"
