@@ -50,6 +50,7 @@ class RayHead:
 def pytest_configure(config: pytest.Config) -> None:
     """Token auth for every Ray process of the session (set before Ray is imported); the
     session's own cluster, not a developer's RAY_ADDRESS."""
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # nor Ray Data's Prometheus poller thread
     os.environ["RAY_AUTH_MODE"] = "token"
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     os.environ.pop("RAY_ADDRESS", None)

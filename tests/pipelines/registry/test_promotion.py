@@ -16,6 +16,7 @@ import mlflow
 import numpy as np
 import pytest
 import torch
+from mlflow.protos.databricks_pb2 import UNAUTHENTICATED
 
 from perceiver import image_classifier
 from perceiver.portable import PortableModel
@@ -247,7 +248,7 @@ def test_registry_errors_name_the_problem():
         pytest.raises(RegistryError, match="requires credentials: set MLFLOW_TRACKING_USER"),
         registry_errors("http://m", "register"),
     ):
-        raise mlflow.exceptions.MlflowException("x", error_code="UNAUTHENTICATED")
+        raise mlflow.exceptions.MlflowException("x", error_code=UNAUTHENTICATED)
     assert "permission denied" in diagnose(
         mlflow.exceptions.MlflowException("API request failed with error code 403 != 200"), "u"
     )

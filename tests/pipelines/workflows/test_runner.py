@@ -2,9 +2,10 @@
 real images preprocessed and a tiny model really trained.
 
 In process: a first run does every step; a rerun finds no new data; with ``retrain:
-always`` every step is skipped as done; new images rerun everything downstream; a failing
-step stops the workflow by name and the next run resumes at it. As Ray jobs: every step is a
-job on the session's head, and ``workflow status`` shows each step's run and job.
+always`` every step is skipped as done; new images rerun preprocess and train, and a failing
+evaluate stops the workflow by name. Then, through the CLI with ``--address``, the fixed
+workflow resumes at evaluate with each step a Ray job on the session's head, and ``workflow
+status`` shows each step's run and job.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import yaml
 
 from pipelines.workflows.runner import StepFailed, run_workflow
 from pipelines.workflows.spec import load_workflow
+from pipelines.workflows.state import WorkflowState
 from tests.pipelines.helpers import run_cli
 
 STEPS = ["preprocess", "train", "evaluate", "register", "promote"]
@@ -71,7 +73,9 @@ def add_images(project: Path, tag: str) -> None:
         shutil.copy(first, folder / f"{tag}-{first.name}")
 
 
-def test_rerun_no_new_data_skip_new_data_failure_and_resume(project, mlflow_server):
+def test_rerun_no_new_data_skip_new_data_failure_and_resume_as_ray_jobs(
+    project, mlflow_server, ray_head
+):
     uri = mlflow_server
     wf = load_workflow(project / "workflow.yaml")
     client = mlflow.MlflowClient(uri)
@@ -105,19 +109,9 @@ def test_rerun_no_new_data_skip_new_data_failure_and_resume(project, mlflow_serv
     assert {r.kind: r.done_in for r in skipped.steps} == {r.kind: r.run_id for r in first.steps}
     assert len(client.search_model_versions(f"name='{wf.model_name}'")) == 1
 
-    # New images: a new manifest version, so everything downstream runs again.
+    # New images and a step that fails: preprocess publishes a new manifest version, so
+    # train runs again; evaluate fails, stops the workflow by name, keeps what came before.
     add_images(project, "new1")
-    changed = run_workflow(wf, uri)
-    assert statuses(changed) == [(k, "done") for k in STEPS]
-    out = {r.kind: r.outputs for r in changed.steps}
-    assert out["preprocess"]["manifest_version"] == 2
-    assert out["train"]["run_id"] != outputs["train"]["run_id"]
-    assert out["register"]["version"] == "2"
-    train_tags = client.get_run(out["train"]["run_id"]).data.tags
-    assert train_tags["perceiver.data_version"] == "2"
-
-    # A failing step stops the workflow, names itself, keeps what came before.
-    add_images(project, "new2")
     broken = load_workflow(
         variant(
             project,
@@ -134,59 +128,63 @@ def test_rerun_no_new_data_skip_new_data_failure_and_resume(project, mlflow_serv
     with pytest.raises(StepFailed, match=r"step 3 \(evaluate\) failed: .*no-such-split") as err:
         run_workflow(broken, uri)
     assert "rerunning the workflow resumes here" in str(err.value)
-    failed_parent = client.search_runs(
+    failed = client.search_runs(
         [client.get_experiment_by_name(wf.spec.experiment).experiment_id],
         order_by=["attributes.start_time DESC"],
         filter_string="tags.`perceiver.workflow.outcome` = 'failed'",
     )[0]
-    status = run_cli("workflow", "status", failed_parent.info.run_id, "--tracking-uri", uri)
+    status = run_cli("workflow", "status", failed.info.run_id, "--tracking-uri", uri)
     assert status.returncode == 1
+    assert "preprocess done" in status.stdout and "train      done" in status.stdout
     assert "evaluate   failed" in status.stdout and "register   pending" in status.stdout
+    failed_steps = {
+        r.kind: r for r in WorkflowState(uri, wf.spec.experiment).steps_of(failed.info.run_id)
+    }
+    assert failed_steps["preprocess"].outputs["manifest_version"] == 2
+    new_run = failed_steps["train"].outputs["run_id"]
+    assert new_run != outputs["train"]["run_id"]
+    assert client.get_run(new_run).data.tags["perceiver.data_version"] == "2"
 
-    # The fixed workflow resumes: preprocess and train are done, evaluate onwards run.
-    resumed = run_workflow(wf, uri)
-    assert statuses(resumed) == [
-        ("preprocess", "skipped"),
-        ("train", "skipped"),
-        ("evaluate", "done"),
-        ("register", "done"),
-        ("promote", "done"),
-    ]
-    assert resumed.steps[-1].outputs["version"] == "3"
-
-
-def test_every_step_as_a_ray_job_through_the_cli(project, ray_head, mlflow_server):
-    wf_file = project / "workflow.yaml"
-    proc = run_cli(
+    # The fixed workflow, through the CLI, each step a Ray job on the session's head: it
+    # resumes at evaluate (preprocess and train are done for this data).
+    resumed = run_cli(
         "workflow",
         "run",
-        str(wf_file),
+        str(project / "workflow.yaml"),
         "--address",
         ray_head.job_api,
         "--tracking-uri",
-        mlflow_server,
+        uri,
         "--log-dir",
         str(project / "logs"),
         timeout=1200,
     )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert f"as Ray jobs on {ray_head.job_api}" in proc.stdout
-    assert "finished" in proc.stdout.splitlines()[-1]
+    assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
+    assert f"as Ray jobs on {ray_head.job_api}" in resumed.stdout
+    assert "finished" in resumed.stdout.splitlines()[-1]
     status = run_cli(
         "workflow",
         "status",
         "--name",
-        load_workflow(wf_file).name,
+        wf.name,
         "--experiment",
-        load_workflow(wf_file).spec.experiment,
+        wf.spec.experiment,
         "--tracking-uri",
-        mlflow_server,
+        uri,
     )
     assert status.returncode == 0, status.stderr
-    step_lines = [line for line in status.stdout.splitlines() if line[:4].strip()[:1].isdigit()]
-    assert len(step_lines) == 5
-    for line, kind in zip(step_lines, STEPS, strict=True):
-        assert kind in line and " done " in line and "Ray job perceiver-wf-" in line, line
+    lines = [line for line in status.stdout.splitlines() if line[:4].strip()[:1].isdigit()]
+    assert [line.split()[1:3] for line in lines] == [
+        ["preprocess", "skipped"],
+        ["train", "skipped"],
+        ["evaluate", "done"],
+        ["register", "done"],
+        ["promote", "done"],
+    ]
+    assert all("Ray job perceiver-wf-" in line for line in lines[2:]), lines
     logs = sorted((project / "logs").glob("job-perceiver-wf-*.log"))
-    assert len(logs) == 5
-    assert any("RayTrainWorker" in log.read_text() for log in logs)  # the train job's log
+    assert len(logs) == 3
+    champion = client.get_model_version_by_alias(wf.model_name, "champion")
+    challenger = client.get_model_version_by_alias(wf.model_name, "challenger")
+    assert challenger.version == "2" and challenger.run_id == new_run
+    assert champion.version in ("1", "2")  # whichever scored better on the same split
