@@ -127,7 +127,7 @@ def ray_head() -> Iterator[RayHead]:
         os.environ.pop("RAY_ADDRESS", None)
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=5)  # its raylet and GCS may take 30 s to drain; nothing to keep
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()

@@ -149,7 +149,10 @@ class KineticsAutoencoding(Task):
         indices = {"image": pixels, "audio": patches, "label": None}
         out = model(self.model_inputs(batch), indices)
         terms = self._terms(out, batch, pixels, patches)
-        stats = {"train_video_l1": float(terms[0].sum()), "train_audio_l1": float(terms[1].sum())}
+        stats = {
+            "train_video_l1": float(terms[0].detach().sum()),
+            "train_audio_l1": float(terms[1].detach().sum()),
+        }
         return self._weighted(terms).mean(), stats
 
     def outputs(self, model: nn.Module, batch: Mapping[str, torch.Tensor]) -> Any:

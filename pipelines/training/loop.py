@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from pipelines.training.data import ShardFile, ShardReader, batches, plan_epoch
+from pipelines.training.memory import live_tensor_mib, peak_rss_mib
 from pipelines.training.progress import ProgressFile
 from pipelines.training.state import TrainState, restore, save
 
@@ -47,13 +48,6 @@ def _all_reduce(values: list[float], op: str = "sum") -> list[float]:
     if dist.is_initialized():
         dist.all_reduce(t, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
     return t.tolist()
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident set size so far, in MiB (Linux reports KiB)."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _full_state_dict(engine: Any, zero_stage: int) -> dict[str, torch.Tensor]:
@@ -260,6 +254,7 @@ class Worker:
         sums: dict[str, float] = {"loss": 0.0, "samples": 0.0}
         timing = dict.fromkeys(("forward", "loss_all_reduce", "backward", "optimizer"), 0.0)
         window_loss = 0.0
+        tensor_mib = 0.0  # the model states, measured between the epoch's last backward and step
         try:
             for index, batch in feed:
                 tensors = to_tensors(batch, engine.device)
@@ -283,6 +278,9 @@ class Worker:
                 reduced_at = time.perf_counter()
                 engine.backward(loss)
                 backward_done = time.perf_counter()
+                if index == plan.num_batches - 1:
+                    tensor_mib = live_tensor_mib()
+                    backward_done = time.perf_counter()
                 engine.step()
                 timing["forward"] += forward_done - began
                 timing["loss_all_reduce"] += reduced_at - forward_done
@@ -337,6 +335,7 @@ class Worker:
             "data_wait_fraction": totals[-2] / all_elapsed,
             "epoch_seconds": elapsed,
             "worker_peak_rss_mib": _all_reduce([peak_rss_mib()], op="max")[0],
+            "worker_tensor_mib": _all_reduce([tensor_mib], op="max")[0],
         }
         # Where the workers' time went (the rest: logging, checkpoints, the reader's hand-off).
         for name, seconds in zip(timing, totals[len(keys) : len(keys) + len(timing)], strict=True):

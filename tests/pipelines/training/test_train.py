@@ -72,6 +72,11 @@ def test_zero3_consolidated_weights_equal_the_checkpoint(toy_shards, mlflow_serv
     )
     assert {"val_top1", "epoch_train_loss", "data_wait_fraction"} <= set(run.data.metrics)
     assert outcome.best_checkpoint_path is not None
+    # A rank holds at least its partition of the model states: 16 bytes per parameter / N.
+    psi = sum(p.numel() for p in restored.parameters())
+    held = outcome.history[-1]["worker_tensor_mib"]
+    assert held >= 16 * psi / cfg.train.num_workers / 2**20
+    assert outcome.history[-1]["worker_peak_rss_mib"] > held
 
 
 def files(shards: Path) -> list[dict]:
