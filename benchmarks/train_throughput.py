@@ -305,9 +305,11 @@ def main() -> None:
         )
         + ".",
         "",
-        "Live tensors: every tensor storage the worker's Python objects reach, counted once, "
-        "between the epoch's last backward and its optimizer step (parameters, gradients, "
-        "optimizer moments, DeepSpeed's flat buffers and the batch). The fp32 formulas count "
+        "Live tensors: the resident pages of every tensor storage the worker's Python objects "
+        "reach, each storage once, between the epoch's last backward and its optimizer step "
+        "(parameters, gradients, optimizer moments, DeepSpeed's flat buffers and the batch; "
+        "ZeRO-3's 5e8-element reduce bucket is allocated whole but only touched in part). "
+        "The fp32 formulas count "
         "DeepSpeed's own path: under stages 1 and 2 it keeps a separate fp32 master copy of "
         "its partition even when the model is fp32 (4Psi/N more), under stage 3 it shares it; "
         "stage 1 holds whole gradients until they are reduced. The resident-set peak adds "
