@@ -25,6 +25,7 @@ Prints the tables and rewrites its section of docs/benchmarks.md (``--no-record`
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import tempfile
 import time
@@ -43,6 +44,7 @@ TASKS = (
     "kinetics_autoencoding",
     "optical_flow",
 )
+MIN_TIMED_STEPS = 24  # per-step rates after the first epoch, at least this many
 # The image classifier at the size the demo trained at before the debug configs.
 IMAGE_224 = [
     "model.image_shape=[224, 224, 3]",
@@ -79,6 +81,17 @@ def shards_for(task: str, root: Path, overrides: list[str]) -> Path:
     return root / "shards"
 
 
+def epochs_for(task: str, shards: Path, overrides: list[str], requested: int) -> int:
+    """Enough epochs that at least MIN_TIMED_STEPS steps follow the first epoch."""
+    from pipelines.tasks import builtin_config_path, load_config
+    from preprocessing.engine.manifest import read_manifest
+
+    cfg = load_config(builtin_config_path(f"{task}_debug"), overrides)
+    rows = sum(s.rows for s in read_manifest(shards).splits[cfg.data.train_split].shards)
+    per_epoch = max(1, rows // (cfg.deepspeed.micro_batch_size * cfg.train.num_workers))
+    return max(requested, 1 + math.ceil(MIN_TIMED_STEPS / per_epoch))
+
+
 def trainer_run(task: str, shards: Path, work: Path, overrides: list[str]) -> dict[str, Any]:
     """The real trainer; its per-step and per-epoch metrics from MLflow."""
     import mlflow
@@ -108,7 +121,12 @@ def trainer_run(task: str, shards: Path, work: Path, overrides: list[str]) -> di
     rates = [m.value for m in history if m.step > steps_per_epoch] or [
         m.value for m in history if m.step > 2
     ]
-    return {"cfg": cfg, "rate": statistics.median(rates), "last": outcome.history[-1]}
+    return {
+        "cfg": cfg,
+        "rate": statistics.median(rates),
+        "last": outcome.history[-1],
+        "timed": len(rates),
+    }
 
 
 def bare_rate(cfg: Any, shards: Path, threads: int, steps: int = 30) -> float:
@@ -196,7 +214,8 @@ def main() -> None:
         for label, task, extra in cases:
             root = work / label.replace(" ", "_")
             shards = shards_for(task, root, extra)
-            result = trainer_run(task, shards, root, [f"train.epochs={args.epochs}", *extra])
+            epochs = epochs_for(task, shards, extra, args.epochs)
+            result = trainer_run(task, shards, root, [f"train.epochs={epochs}", *extra])
             rows.append((label, result, shards))
         image_shards = rows[0][2]
         for stage in (0, 1, 2, 3):
@@ -216,22 +235,25 @@ def main() -> None:
         "",
         "`benchmarks/train_throughput.py`: each task's debug config (and the image classifier "
         "at 224x224) on 2 Ray Train workers (ZeRO-2, gloo, fp32, 1 torch thread each), "
-        f"{args.epochs} epochs; the trainer's samples/s is the median of its per-step figures "
-        "after the first epoch. Bare: the same model, task loss, AdamW and gradient "
+        f"{args.epochs} epochs or more, so that at least {MIN_TIMED_STEPS} steps follow the "
+        "first epoch; the trainer's samples/s is the median of its per-step figures after the "
+        "first epoch (a step's time runs from the end of the previous one, so it includes "
+        "waiting for its batch; the end-of-epoch report and checkpoint are outside it). "
+        "Bare: the same model, task loss, AdamW and gradient "
         "clipping in one process with 2 torch threads and the same global batch, on batches "
         "read from the same shards beforehand.",
         "",
-        "| config | global batch | trainer samples/s | bare samples/s "
+        "| config | global batch | steps timed | trainer samples/s | bare samples/s "
         "| **trainer / bare** (goal >= 0.8) | data_wait_fraction (goal <= 0.05) | forward "
         "| loss all-reduce | backward | optimizer step |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     below = []
     for label, result, bare in table:
         last = result["last"]
         batch = result["cfg"].deepspeed.micro_batch_size * result["cfg"].train.num_workers
         lines.append(
-            f"| {label} | {batch} | {result['rate']:.1f} | {bare:.1f} "
+            f"| {label} | {batch} | {result['timed']} | {result['rate']:.1f} | {bare:.1f} "
             f"| **{result['rate'] / bare:.2f}** "
             f"| {last['data_wait_fraction']:.3f} | {last['time_forward_fraction']:.2f} "
             f"| {last['time_loss_all_reduce_fraction']:.3f} | {last['time_backward_fraction']:.2f} "

@@ -278,14 +278,17 @@ class Worker:
                 reduced_at = time.perf_counter()
                 engine.backward(loss)
                 backward_done = time.perf_counter()
-                if index == plan.num_batches - 1:
+                if index == plan.num_batches - 1:  # once an epoch, outside the step's time
                     tensor_mib = live_tensor_mib()
-                    backward_done = time.perf_counter()
+                    measured = time.perf_counter() - backward_done
+                    step_started += measured
+                    epoch_started += measured
+                stepping = time.perf_counter()
                 engine.step()
                 timing["forward"] += forward_done - began
                 timing["loss_all_reduce"] += reduced_at - forward_done
                 timing["backward"] += backward_done - reduced_at
-                timing["optimizer"] += time.perf_counter() - backward_done
+                timing["optimizer"] += time.perf_counter() - stepping
                 n = len(next(iter(batch.values())))
                 sums["loss"] += float(loss.detach()) * n
                 sums["samples"] += n
