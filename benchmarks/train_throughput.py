@@ -278,16 +278,19 @@ def main() -> None:
                 "",
                 *below,
                 "",
-                "At micro-batches of 1 or 2 samples of these small models a step computes for a "
-                "few milliseconds, and its fixed costs are as long: two gloo collectives on "
-                "127.0.0.1 per step (the loss all-reduce, which also absorbs the ranks' skew, "
-                "and DeepSpeed's bucketed gradient reduction inside backward), DeepSpeed's "
-                "copies between the flat fp32 partition and the parameters in the optimizer "
-                "step, and the step's bookkeeping. Ray Data is not in the step: the workers read "
-                "their shard rows themselves, ahead of the step (`data_wait_fraction`). Where a "
-                "step computes longer (video, Kinetics, the 224x224 images) the same costs "
-                "vanish, and two processes of one thread each beat one process whose 2 "
-                "intra-op threads split small matrices.",
+                "The missing share is a fixed cost per step, not the input: a ZeRO-2 step on 2 "
+                "ranks makes four gloo collectives on 127.0.0.1 (the loss all-reduce, which "
+                "also absorbs the ranks' skew; the gradient reduction inside backward; the "
+                "gradient-norm all-reduce for clipping and the all-gather of the updated "
+                "partitions inside the optimizer step) and copies between DeepSpeed's flat fp32"
+                " partition and the parameters. A bare step of the debug models computes for "
+                "13-63 ms and these costs add 15-30 ms to it (the optimizer step alone takes "
+                "14-23 ms). Where a step computes for most of a second (the image classifier at"
+                " 224x224) they vanish, and the trainer matches the bare step. Ray Data is not "
+                "in the step: each worker reads its shard rows itself, a few batches ahead "
+                "(`data_wait_fraction`); that misses its goal where an example is large for its"
+                " compute (Kinetics: 16 frames and 30,720 audio samples, cropped and masked by "
+                "one reader thread per worker)."
                 "",
             ]
             if below
@@ -334,7 +337,10 @@ def main() -> None:
         "The fp32 formulas count "
         "DeepSpeed's own path: under stages 1 and 2 it keeps a separate fp32 master copy of "
         "its partition even when the model is fp32 (4Psi/N more), under stage 3 it shares it; "
-        "stage 1 holds whole gradients until they are reduced. The resident-set peak adds "
+        "measured, stage 1 holds what stage 2 holds, because DeepSpeed reduces stage-1 "
+        "gradients into their partition during backward as it does for stage 2 (the paper's "
+        "stage 1 keeps them whole until the step), and stage 3 holds more than its formula: "
+        "its gather and reduce buffers, not broken down further here. The resident-set peak adds "
         "Python, torch, Ray, DeepSpeed's communication buffers, the allocator's cache and the "
         "activations of a step, which is why the stages barely separate there at this size; "
         "under stage 3 the gathering of parameters for each layer adds transient buffers.",
