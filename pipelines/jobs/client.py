@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -61,6 +62,16 @@ def _api_server_address(address: str) -> Iterator[None]:
             os.environ[name] = before
 
 
+_STATUS = re.compile(r"status code (\d{3})\b")
+
+
+def http_status(message: str) -> int | None:
+    """The HTTP status in Ray's "Request failed with status code N: ..." errors, or None.
+    Only that phrase counts: a job id or a port may hold "401" too."""
+    found = _STATUS.search(message)
+    return int(found.group(1)) if found else None
+
+
 @dataclass
 class Submission:
     submission_id: str
@@ -93,9 +104,10 @@ class JobsClient:
             raise JobError(f"cannot reach the Ray job API at {self.address}: {exc}") from None
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            if "401" in first or "403" in first:
+            status = http_status(first)
+            if status in (401, 403):
                 err = refusal(
-                    "Authentication required" if "401" in first else "Authentication failed",
+                    "Authentication required" if status == 401 else "Authentication failed",
                     self.address,
                     self.token,
                 )
