@@ -74,8 +74,8 @@ def run_pipeline(
     from pipelines.cluster import init_ray
     from pipelines.evaluation.evaluate import evaluate
     from pipelines.tasks import task_for
-    from pipelines.tracking.runs import end_run, resolve_tracking_uri, start_run
-    from pipelines.training.driver import run_name_for, train
+    from pipelines.tracking.runs import resolve_tracking_uri, tracked_run
+    from pipelines.training.driver import train
     from preprocessing.engine.manifest import read_manifest
 
     task = task_for(cfg)
@@ -96,16 +96,13 @@ def run_pipeline(
     manifest = read_manifest(cfg.data.shards)
     task.check_shards(manifest, str(cfg.data.shards))
     tracking_uri = resolve_tracking_uri(cfg.tracking.tracking_uri)
-    name = run_name_for(cfg)
-    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"run_name": name})})
-    run_id = start_run(cfg, tracking_uri, run_name=name)
-    summary = PipelineSummary(task=cfg.task, tracking_uri=tracking_uri, run_id=run_id)
-    summary.shards = {s: len(e.shards) for s, e in manifest.splits.items()}
-    summary.rows = {s: e.rows for s, e in manifest.splits.items()}
-    summary.inputs_seen = manifest.inputs_seen
-    summary.quarantined = quarantine_rows(cfg.data.shards)
-    summary.log_path = out.log_path
-    try:
+    with tracked_run(cfg, tracking_uri) as (cfg, run_id):
+        summary = PipelineSummary(task=cfg.task, tracking_uri=tracking_uri, run_id=run_id)
+        summary.shards = {s: len(e.shards) for s, e in manifest.splits.items()}
+        summary.rows = {s: e.rows for s, e in manifest.splits.items()}
+        summary.inputs_seen = manifest.inputs_seen
+        summary.quarantined = quarantine_rows(cfg.data.shards)
+        summary.log_path = out.log_path
         n += 1
         out.step(
             n,
@@ -123,10 +120,6 @@ def run_pipeline(
         out.step(n, total, f"evaluate on '{cfg.data.val_split}' (Ray Data batch inference)")
         result = evaluate(cfg, run_id, tracking_uri)
         summary.val_metrics, summary.pictures = result.metrics, result.pictures
-    except BaseException:
-        end_run(tracking_uri, run_id, status="FAILED")
-        raise
-    end_run(tracking_uri, run_id)
     # The run is complete; a registry that fails below loses nothing, and says what to rerun.
     register_and_promote(cfg, task, summary, n, total)
     return summary

@@ -83,11 +83,9 @@ def _resume_config(args: argparse.Namespace) -> tuple[Any, str | None, str | Non
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from mlflow import MlflowClient
-
     from pipelines.cluster import init_ray
-    from pipelines.tracking.runs import end_run, resolve_tracking_uri, start_run
-    from pipelines.training.driver import run_name_for, train
+    from pipelines.tracking.runs import resolve_tracking_uri, run_name_for, tracked_run
+    from pipelines.training.driver import train
 
     if args.resume is None and args.config is None:
         raise ValueError("train needs --config (or --resume RUN_NAME)")
@@ -98,19 +96,10 @@ def run_train(args: argparse.Namespace) -> int:
         cfg, run_id = _config(args), None
         uri = resolve_tracking_uri(cfg.tracking.tracking_uri)
     init_ray()
-    name = run_name_for(cfg)
-    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"run_name": name})})
-    if run_id is None:
-        run_id = start_run(cfg, uri, run_name=name)
-    else:
-        MlflowClient(uri).update_run(run_id, status="RUNNING")
-        console().say(f"resuming {name} (MLflow run {run_id})")
-    try:
+    if run_id is not None:
+        console().say(f"resuming {run_name_for(cfg)} (MLflow run {run_id})")
+    with tracked_run(cfg, uri, run_id) as (cfg, run_id):
         outcome = train(cfg, tracking_uri=uri, run_id=run_id)
-    except BaseException:
-        end_run(uri, run_id, "FAILED")
-        raise
-    end_run(uri, run_id)
     result = {
         "run_id": run_id,
         "run_name": outcome.run_name,

@@ -9,6 +9,9 @@ so Ray workers, whose working directory differs, write to the same store.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +75,37 @@ def end_run(tracking_uri: str, run_id: str, status: str = "FINISHED") -> None:
     from mlflow import MlflowClient
 
     MlflowClient(tracking_uri).set_terminated(run_id, status=status)
+
+
+def run_name_for(cfg: Any) -> str:
+    """The run's name: ``train.run_name``, else the task and the time."""
+    return str(cfg.train.run_name or f"{cfg.task}-{datetime.now(UTC):%Y%m%d-%H%M%S}")
+
+
+@contextmanager
+def tracked_run(
+    cfg: Any, tracking_uri: str, run_id: str | None = None, tags: dict[str, str] | None = None
+) -> Iterator[tuple[Any, str]]:
+    """The pipeline's MLflow run around a block of work; yields ``(cfg, run_id)``.
+
+    The run is named once (``run_name_for``) and the name pinned in the yielded config, so Ray
+    Train's run and MLflow's share it. Given ``run_id`` (a resumed run), that run is marked
+    running again instead of a new one being started. It ends FAILED if the block raises,
+    FINISHED otherwise."""
+    from mlflow import MlflowClient
+
+    name = run_name_for(cfg)
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"run_name": name})})
+    if run_id is None:
+        run_id = start_run(cfg, tracking_uri, run_name=name, tags=tags)
+    else:
+        MlflowClient(tracking_uri).update_run(run_id, status="RUNNING")
+    try:
+        yield cfg, run_id
+    except BaseException:
+        end_run(tracking_uri, run_id, "FAILED")
+        raise
+    end_run(tracking_uri, run_id)
 
 
 def log_artifact_bytes(tracking_uri: str, run_id: str, name: str, data: bytes) -> None:

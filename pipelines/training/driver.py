@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pipelines.console import console
+from pipelines.tracking.runs import run_name_for
 from pipelines.training.loop import NONFINITE, train_loop_per_worker
 from pipelines.training.progress import ProgressWatcher
 
@@ -37,10 +37,6 @@ class TrainOutcome:
     checkpoint_path: str | None
     best_checkpoint_path: str | None
     storage_path: str
-
-
-def run_name_for(cfg: Any) -> str:
-    return str(cfg.train.run_name or f"{cfg.task}-{datetime.now(UTC):%Y%m%d-%H%M%S}")
 
 
 def run_record(storage: Path, name: str) -> dict[str, Any]:

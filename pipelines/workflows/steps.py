@@ -36,23 +36,15 @@ def preprocess(wf: Any, step: Any, upstream: Outputs, uri: str) -> Outputs:
 def train(wf: Any, step: Any, upstream: Outputs, uri: str) -> Outputs:
     from pipelines.cluster import init_ray
     from pipelines.tasks import task_for
-    from pipelines.tracking.runs import end_run, start_run
-    from pipelines.training.driver import run_name_for
+    from pipelines.tracking.runs import tracked_run
     from pipelines.training.driver import train as run_train
     from preprocessing.engine.manifest import read_manifest
 
     cfg = wf.pipeline
     task_for(cfg).check_shards(read_manifest(cfg.data.shards), str(cfg.data.shards))
     init_ray()
-    name = run_name_for(cfg)
-    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"run_name": name})})
-    run_id = start_run(cfg, uri, run_name=name, tags={"perceiver.workflow": wf.name})
-    try:
+    with tracked_run(cfg, uri, tags={"perceiver.workflow": wf.name}) as (cfg, run_id):
         outcome = run_train(cfg, tracking_uri=uri, run_id=run_id)
-    except BaseException:
-        end_run(uri, run_id, "FAILED")
-        raise
-    end_run(uri, run_id)
     loss = outcome.metrics.get("epoch_train_loss")
     console().say(f"  training run {run_id}" + (f", loss {loss:.4f}" if loss is not None else ""))
     return {"run_id": run_id, "run_name": outcome.run_name, "checkpoint": outcome.checkpoint_path}
