@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.chain import PipelineSummary, format_summary, run_pipeline
+from pipelines.cli.args import add_set_arg
 from pipelines.console import console
 
 
@@ -75,14 +76,7 @@ DEMOS: dict[str, Demo] = {
 def add_demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", choices=list(DEMOS), default="image", help="which task (image)")
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="working folder")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a key of the task's debug config, e.g. --set train.epochs=2",
-    )
+    add_set_arg(p, "override a key of the task's debug config, e.g. --set train.epochs=2")
 
 
 def run_demo(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from pipelines.cli.args import add_set_arg
 from pipelines.console import console
 
 PROMOTE_DESCRIPTION = """\
@@ -70,14 +71,7 @@ def add_promote_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--alias", default="champion")
     p.add_argument("--split", default=None, help="held-out split (default: data.val_split)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override the challenger's training config for scoring, e.g. data.shards=DIR",
-    )
+    add_set_arg(p, "override the challenger's training config for scoring, e.g. data.shards=DIR")
     add_lock_args(p)
     add_tracking_arg(p)
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipelines.cli.args import add_set_arg
 from pipelines.console import console
 
 
@@ -18,13 +19,8 @@ def add_config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
         help="pipeline YAML naming its task, or the name of a shipped one (pipelines/configs: "
         "image_classification, image_classification_debug, ...); keys listed below",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config key, e.g. --set train.epochs=3 --set deepspeed.zero_stage=3",
+    add_set_arg(
+        p, "override one config key, e.g. --set train.epochs=3 --set deepspeed.zero_stage=3"
     )
 
 

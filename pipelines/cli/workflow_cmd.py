@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.cli.args import add_set_arg
 from pipelines.console import console
 
 if TYPE_CHECKING:
@@ -58,14 +59,7 @@ def add_workflow_args(p: argparse.ArgumentParser) -> None:
         "$RAY_ADDRESS if it is an http URL, else in this process)",
     )
     run.add_argument("--input", type=Path, default=None, help="replace the preprocess input")
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a key of the pipeline config (after the workflow's own set:)",
-    )
+    add_set_arg(run, "override a key of the pipeline config (after the workflow's own set:)")
     run.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
     status = sub.add_parser("status", help="show each step of a workflow run")
     _common(status)
