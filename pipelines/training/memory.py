@@ -12,6 +12,7 @@ in the resident set at small sizes.
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import os
 import sys
@@ -26,6 +27,11 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def _resident_bytes(pointer: int, nbytes: int) -> int:
     """How many of [pointer, pointer + nbytes) are in resident pages (Linux ``mincore``)."""
     if not sys.platform.startswith("linux") or nbytes == 0:
@@ -34,8 +40,7 @@ def _resident_bytes(pointer: int, nbytes: int) -> int:
     start = pointer - pointer % page
     length = pointer + nbytes - start
     vector = (ctypes.c_ubyte * ((length + page - 1) // page))()
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.mincore(ctypes.c_void_p(start), ctypes.c_size_t(length), vector) != 0:
+    if _libc().mincore(ctypes.c_void_p(start), ctypes.c_size_t(length), vector) != 0:
         return nbytes  # not a mapping mincore can inspect: count it whole
     flags = bytes(vector)
     return min(nbytes, (len(flags) - flags.count(0)) * page)
