@@ -15,10 +15,11 @@ from preprocessing.sample_data.video import (
 
 def streams(path):
     with av.open(str(path)) as c:
-        v = c.streams.video[0]
-        order = [f.pts for f in c.decode(v)]
+        order = [f.pts for f in c.decode(c.streams.video[0])]
+    # PyAV >= 18.1.1 refuses a stream of a closed container: read everything while it is open.
     with av.open(str(path)) as c:
-        packets = [p.pts for p in c.demux(c.streams.video[0]) if p.size]
+        v = c.streams.video[0]
+        packets = [p.pts for p in c.demux(v) if p.size]
         audio = [(a.codec_context.name, a.rate, a.channels) for a in c.streams.audio]
         return (
             c.format.name,
