@@ -10,10 +10,11 @@ export TORCH_EXTENSIONS_DIR ?= $(HOME)/.cache/torch_extensions
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# constraints.txt: the dependency versions `make test` last passed with (a fresh clone gets them).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m pip install -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
