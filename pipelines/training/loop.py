@@ -135,6 +135,8 @@ class Worker:
         import torch.distributed as dist
         from ray.train import Checkpoint
 
+        if self.tracker is not None:
+            self.tracker.flush()  # every step up to this checkpoint is in the run before it
         if not checkpoint:
             ray.train.report(metrics)
             return
@@ -230,6 +232,8 @@ class Worker:
         self, epoch: int, samples_per_step: int, positions: int, to_tensors: Any, bar: Any
     ) -> None:
         """One epoch from the cursor; FloatingPointError on every rank if the loss diverges."""
+        import torch.distributed as dist
+
         train, engine = self.cfg.train, self.engine
         plan = plan_epoch(
             self.train_files,
@@ -280,6 +284,9 @@ class Worker:
                 backward_done = time.perf_counter()
                 if index == plan.num_batches - 1:  # once an epoch, outside the step's time
                     tensor_mib = live_tensor_mib()
+                    # Ranks leave together: one rank's longer count is not waited out in the
+                    # next step's collectives (which would count as that step's time).
+                    dist.barrier()
                     measured = time.perf_counter() - backward_done
                     step_started += measured
                     epoch_started += measured
